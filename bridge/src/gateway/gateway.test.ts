@@ -279,6 +279,7 @@ describe('GatewayService', () => {
     ws.on('upgrade', (_req, socket: Socket) => {
       socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
       socket.on('data', (d) => socket.write(d));
+      socket.on('end', () => socket.destroy());
     });
     const g = new GatewayService({
       upstream: new URL(`http://127.0.0.1:${portOf(ws)}`),

@@ -20,7 +20,8 @@ export interface TorServiceOptions {
   torBin: string;
   /** Holds torrc, data/ and hidden_service/ (the onion key: keep this folder to keep the address). */
   torDir: string;
-  ports: readonly HiddenServicePortSpec[];
+  /** What the onion serves; a function when targets are only known at start (ephemeral ports). */
+  ports: readonly HiddenServicePortSpec[] | (() => readonly HiddenServicePortSpec[]);
   /** torrc lines appended verbatim, re-read on every (re)start. */
   extraConfigFile?: string;
   powDefense: boolean;
@@ -230,7 +231,7 @@ export class TorService extends EventEmitter<TorServiceEvents> implements Servic
       hiddenServiceDir: p.hs,
       controlPortFile: p.portFile,
       ownerPid: process.pid,
-      ports: this.o.ports,
+      ports: typeof this.o.ports === 'function' ? this.o.ports() : this.o.ports,
       powDefense: this.o.powDefense,
       introDosDefense: this.o.introDosDefense,
       ...(this.o.socksPort !== undefined ? { socksPort: this.o.socksPort } : {}),

@@ -408,8 +408,10 @@ export class TorService extends EventEmitter<TorServiceEvents> implements Servic
       const phase = parseBootstrap(e);
       if (phase) this.updatePhase(phase);
     } else if (e.type === 'HS_DESC' && e.action === 'UPLOADED' && this.address === `${e.address}.onion`) {
+      // One event per HSDir: the first says "published", the rest are detail.
+      if (!this.publishedThisRun) this.log.info('onion service descriptor published', { hsDir: e.hsDir });
+      else this.log.debug('onion service descriptor uploaded', { hsDir: e.hsDir });
       this.publishedThisRun = true;
-      this.log.info('onion service descriptor uploaded', { hsDir: e.hsDir });
       this.emit('published', this.address);
       for (const w of this.waiters) w.resolve(this.address);
       this.waiters.clear();

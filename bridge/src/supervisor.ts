@@ -106,7 +106,7 @@ export class Supervisor {
   healthReport(): Record<string, Health> {
     const tor = this.tor.health();
     return {
-      tor: { ok: tor.ok && tor.bootstrapped, detail: tor.detail, bootstrapped: tor.bootstrapped, progress: tor.progress, restarts: tor.restarts },
+      tor: { ok: tor.ok && tor.bootstrapped, detail: tor.detail, bootstrapped: tor.bootstrapped, progress: tor.progress, restarts: tor.restarts, pid: tor.pid },
       onion: { ok: tor.published, detail: tor.published ? 'descriptor published' : 'not published yet', address: tor.address, published: tor.published },
       upstream: this.gateway.health(),
       api: this.api.health(),

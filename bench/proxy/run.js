@@ -1,0 +1,496 @@
+#!/usr/bin/env node
+// Proxy benchmark: `npm run bench:proxy` (builds first, through scripts/setup.sh).
+//
+//  1. wrk (-t2 -c50, a warm-up, then BENCH_WRK_SECONDS, default 10 s) on a 1 KiB and a 1 MiB file against
+//     (a) nginx serving the files, (b) nginx proxy_pass with keepalive in front of (a), and (c) the bridge's
+//     plain HTTP port with UPSTREAM_URL = (a). The bridge is the real CLI process (`node bridge/dist/cli.js`),
+//     so this is the product's hot path; its tor runs with `DisableNetwork 1` here.
+//  2. Over a private Tor network on loopback: a 10 MB file through the client's SocksPort, via the bridge's
+//     onion (tor → bridge → nginx) and via an onion-service tor pointing straight at nginx, interleaved.
+//  3. Bridge restarts: SIGTERM the bridge, start it again with the same TOR_DIR, and time until the onion
+//     answers through SOCKS again.
+//
+// Everything runs on 127.0.0.1. No tor here can reach the public Tor network: the bridge's tor gets either
+// `DisableNetwork 1` or the private network's join config (TestingTorNetwork with loopback authorities).
+//
+// Knobs (environment): BENCH_PARTS=1,2,3  BENCH_WRK_SECONDS=10  BENCH_WARMUP_SECONDS=3  BENCH_TOR_RUNS=4
+// BENCH_RESTART_RUNS=5  BENCH_BRIDGE_WORKERS=<list, e.g. "1,2"; default: the bridge's own PROXY_WORKERS default>
+// BENCH_KEEP=1 keeps the temp directory.
+import { execFile, spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { request } from 'node:http';
+import { cpus, tmpdir, loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { startNginx } from '../../bridge/dist/devnet/nginx.js';
+import { socksRequest } from '../../bridge/dist/devnet/socks-http.js';
+import { startOnionServiceTor, startTorNetwork, waitForOnion } from '../../bridge/dist/devnet/tornet.js';
+import { freePorts } from '../../bridge/dist/util/free-port.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(HERE, '..', '..');
+const CLI = join(ROOT, 'bridge', 'dist', 'cli.js');
+const RESULTS = join(HERE, 'results.json');
+
+const env = process.env;
+const num = (v, d) => (v === undefined || v === '' ? d : Number(v));
+const opts = {
+  parts: new Set((env.BENCH_PARTS ?? '1,2,3').split(',').map((s) => s.trim())),
+  wrkSeconds: num(env.BENCH_WRK_SECONDS, 10),
+  warmupSeconds: num(env.BENCH_WARMUP_SECONDS, 3),
+  torRuns: num(env.BENCH_TOR_RUNS, 4),
+  restartRuns: Math.max(num(env.BENCH_RESTART_RUNS, 5), 1),
+  bridgeWorkers: (env.BENCH_BRIDGE_WORKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+  keep: env.BENCH_KEEP === '1',
+};
+if (opts.bridgeWorkers.length === 0) opts.bridgeWorkers = ['default'];
+
+const GOALS = { reqRatio: 0.35, throughputRatio: 0.8, p99AddedMs: 5, torThroughputRatio: 0.9, restartMedianS: 5 };
+const FILES = { '1k': 1024, '1m': 1024 * 1024, '10m': 10 * 1000 * 1000 };
+
+// ---------------------------------------------------------------------------------------------------------
+// Cleanup: everything started registers a stop function; they run in reverse order on exit, error or signal.
+
+const cleanups = [];
+/** Pids to kill synchronously if the process exits without running the async cleanups. */
+const livePids = new Map(); // pid -> signal
+function onCleanup(fn) {
+  cleanups.push(fn);
+  return fn;
+}
+async function cleanupAll() {
+  while (cleanups.length > 0) {
+    const fn = cleanups.pop();
+    try {
+      await fn();
+    } catch (err) {
+      console.error(`cleanup: ${err?.message ?? err}`);
+    }
+  }
+}
+process.on('exit', () => {
+  for (const [pid, sig] of livePids) {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      /* gone */
+    }
+  }
+});
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    if (interrupted) process.exit(130);
+    interrupted = true;
+    console.error(`\n${sig}: cleaning up`);
+    void cleanupAll().finally(() => process.exit(130));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Small helpers
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const fmt = (x, d = 2) => (Number.isFinite(x) ? x.toFixed(d) : String(x));
+const MiB = 1024 * 1024;
+const verdict = (ok) => (ok ? 'MET' : 'NOT MET');
+function log(line = '') {
+  process.stdout.write(line + '\n');
+}
+
+function httpGetStatus(port, path, timeoutMs = 2000) {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+      res.on('error', () => resolve(0));
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+    req.end();
+  });
+}
+
+async function waitForHttp(port, path, timeoutMs, isAlive = () => true) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if ((await httpGetStatus(port, path)) === 200) return;
+    if (!isAlive()) throw new Error(`the process behind port ${port} exited`);
+    if (Date.now() > deadline) throw new Error(`no 200 from 127.0.0.1:${port}${path} within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// wrk
+
+const UNIT_S = { us: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
+const UNIT_B = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
+
+function parseDuration(text) {
+  const m = /^([\d.]+)(us|ms|s|m|h)$/.exec(text.trim());
+  return m ? Number(m[1]) * UNIT_S[m[2]] : NaN;
+}
+
+/** Parses wrk's report (with --latency). Latencies in ms, throughput in bytes/s. */
+export function parseWrk(out) {
+  const pick = (re) => re.exec(out)?.[1];
+  const p = (q) => {
+    const v = pick(new RegExp(`^\\s+${q}%\\s+(\\S+)\\s*$`, 'm'));
+    return v === undefined ? NaN : parseDuration(v) * 1000;
+  };
+  const tr = /Transfer\/sec:\s+([\d.]+)(B|KB|MB|GB|TB)/.exec(out);
+  const errs = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const requests = /(\d+) requests in ([\d.]+\w+)/.exec(out);
+  return {
+    requests: requests ? Number(requests[1]) : NaN,
+    reqPerSec: Number(pick(/Requests\/sec:\s+([\d.]+)/)),
+    bytesPerSec: tr ? Number(tr[1]) * UNIT_B[tr[2]] : NaN,
+    latencyMs: { p50: p(50), p75: p(75), p90: p(90), p99: p(99) },
+    non2xx: Number(pick(/Non-2xx or 3xx responses:\s+(\d+)/) ?? 0),
+    socketErrors: errs ? { connect: +errs[1], read: +errs[2], write: +errs[3], timeout: +errs[4] } : undefined,
+  };
+}
+
+function runWrk(url, seconds) {
+  const args = ['-t2', '-c50', `-d${seconds}s`, '--latency', '--timeout', '5s', url];
+  return new Promise((resolve, reject) => {
+    const child = execFile('wrk', args, { timeout: (seconds + 15) * 1000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
+      livePids.delete(child.pid);
+      if (err) return reject(new Error(`wrk ${args.join(' ')}: ${err.message}\n${stderr}`));
+      const r = parseWrk(stdout);
+      if (!Number.isFinite(r.reqPerSec)) return reject(new Error(`cannot parse wrk output:\n${stdout}`));
+      resolve({ ...r, raw: stdout });
+    });
+    livePids.set(child.pid, 'SIGKILL');
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The bridge as a real process
+
+/**
+ * `node bridge/dist/cli.js start` with the given settings. Its output goes to `logFile`; `published` resolves
+ * on its `torplus=` line.
+ */
+function startBridge({ dir, torDir, torExtraConfig, httpPort, apiPort, upstreamPort, workers, logFile }) {
+  const childEnv = {
+    PATH: env.PATH ?? '',
+    HOME: env.HOME ?? tmpdir(),
+    WWW_DIR: join(dir, 'www'),
+    TOR_DIR: torDir,
+    DATA_DIR: join(dir, 'bridge-data'),
+    SSL_DIR: join(dir, 'bridge-ssl'),
+    TOR_EXTRA_CONFIG: torExtraConfig,
+    HTTP_PORT: String(httpPort),
+    API_PORT: String(apiPort),
+    LISTEN_HOST: '127.0.0.1',
+    UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}`,
+    LOG_LEVEL: 'info',
+    ENV_FILE: join(dir, 'no.env'),
+    ...(workers !== 'default' ? { PROXY_WORKERS: String(workers) } : {}),
+  };
+  const child = spawn(process.execPath, [CLI, 'start'], { cwd: dir, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  livePids.set(child.pid, 'SIGKILL');
+  const out = createWriteStream(logFile, { flags: 'a' });
+  let onion;
+  const waiters = [];
+  const tail = [];
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      out.write(line + '\n');
+      tail.push(line);
+      if (tail.length > 20) tail.shift();
+      const m = /^torplus=([a-z2-7]{56}\.onion)$/.exec(line);
+      if (m && !onion) {
+        onion = m[1];
+        for (const w of waiters.splice(0)) w(performance.now());
+      }
+    });
+  }
+  let alive = true;
+  const exited = new Promise((r) =>
+    child.once('exit', (code, sig) => {
+      alive = false;
+      livePids.delete(child.pid);
+      r(code ?? sig);
+    }),
+  );
+  const b = {
+    pid: child.pid,
+    isAlive: () => alive,
+    tail: () => tail.join('\n'),
+    onion: () => onion,
+    /** Resolves with performance.now() at the torplus= line. */
+    published(timeoutMs) {
+      if (onion) return Promise.resolve(performance.now());
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`bridge: no torplus= line in ${timeoutMs} ms:\n${b.tail()}`)), timeoutMs);
+        void exited.then((c) => (clearTimeout(t), reject(new Error(`bridge exited (${c}) before publishing:\n${b.tail()}`))));
+        waiters.push((at) => (clearTimeout(t), resolve(at)));
+      });
+    },
+    async stop(graceMs = 12_000) {
+      if (!alive) return exited;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+    exited,
+  };
+  onCleanup(() => b.stop());
+  return b;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+async function main() {
+  const t0 = performance.now();
+  const dir = mkdtempSync(join(tmpdir(), 'torplus-bench-'));
+  onCleanup(() => (opts.keep ? log(`kept ${dir}`) : rmSync(dir, { recursive: true, force: true })));
+  // nginx's workers run as an unprivileged user: the files must be readable by others (mkdtemp makes 0700).
+  chmodSync(dir, 0o755);
+  const www = join(dir, 'www');
+  mkdirSync(www, { mode: 0o755 });
+  for (const [name, size] of Object.entries(FILES)) {
+    const buf = Buffer.alloc(size);
+    for (let i = 0; i < size; i += 4096) buf.writeUInt32LE((i * 2654435761) >>> 0, i); // not all zeros
+    writeFileSync(join(www, `${name}.bin`), buf);
+  }
+  writeFileSync(join(www, 'index.html'), '<!doctype html><title>bench</title>ok\n');
+  writeFileSync(join(dir, 'disabled.torrc'), 'DisableNetwork 1\n');
+
+  const results = {
+    startedAt: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, node: process.version, loadavgAtStart: loadavg() },
+    settings: { ...opts, parts: [...opts.parts], wrk: '-t2 -c50 --latency' },
+    goals: GOALS,
+  };
+  const save = () => writeFileSync(RESULTS, JSON.stringify(results, null, 2) + '\n');
+
+  log(`TorPlus proxy benchmark — ${cpus().length} cores, Node ${process.version}, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  log(`temp dir ${dir}`);
+
+  const [nginxPort, proxyPort, httpPort, apiPort] = await freePorts(4);
+  const nginx = await startNginx({ port: nginxPort, root: www });
+  livePids.set(nginx.pid, 'SIGTERM');
+  onCleanup(async () => (await nginx.stop(), livePids.delete(nginx.pid)));
+
+  // ---- Part 1 ---------------------------------------------------------------------------------------
+  if (opts.parts.has('1')) {
+    log(`\n== 1. wrk -t2 -c50, ${opts.warmupSeconds} s warm-up + ${opts.wrkSeconds} s per run ==`);
+    const nginxProxy = await startNginx({ port: proxyPort, proxyTo: `127.0.0.1:${nginxPort}` });
+    livePids.set(nginxProxy.pid, 'SIGTERM');
+    const stopProxy = onCleanup(async () => (await nginxProxy.stop(), livePids.delete(nginxProxy.pid)));
+
+    const measure = async (label, port) => {
+      const rows = {};
+      for (const file of ['1k', '1m']) {
+        const url = `http://127.0.0.1:${port}/${file}.bin`;
+        if (opts.warmupSeconds > 0) await runWrk(url, opts.warmupSeconds);
+        const r = await runWrk(url, opts.wrkSeconds);
+        delete r.raw;
+        rows[file] = r;
+        const bad = r.non2xx + (r.socketErrors ? Object.values(r.socketErrors).reduce((a, b) => a + b, 0) : 0);
+        log(
+          `  ${label.padEnd(26)} ${file.padEnd(3)} ${fmt(r.reqPerSec, 0).padStart(8)} req/s ${fmt(r.bytesPerSec / MiB, 1).padStart(8)} MiB/s` +
+            `  p50 ${fmt(r.latencyMs.p50)} ms  p99 ${fmt(r.latencyMs.p99)} ms${bad ? `  (${bad} errors/non-2xx!)` : ''}`,
+        );
+      }
+      return rows;
+    };
+
+    const part1 = { targets: {} };
+    results.part1 = part1;
+    part1.targets.nginx = await measure('(a) nginx static', nginxPort);
+    part1.targets.nginxProxy = await measure('(b) nginx proxy_pass', proxyPort);
+    for (const workers of opts.bridgeWorkers) {
+      const torDir = join(dir, `tor-p1-${workers}`);
+      const bridge = startBridge({
+        dir, torDir, torExtraConfig: join(dir, 'disabled.torrc'), httpPort, apiPort, upstreamPort: nginxPort, workers,
+        logFile: join(dir, `bridge-p1-${workers}.log`),
+      });
+      await waitForHttp(httpPort, '/index.html', 20_000, bridge.isAlive);
+      const key = `bridge(workers=${workers})`;
+      part1.targets[key] = await measure(`(c) bridge, workers=${workers}`, httpPort);
+      await bridge.stop();
+    }
+    await stopProxy();
+    livePids.delete(nginxProxy.pid);
+
+    log('\n  bridge against the nginx proxy:');
+    part1.comparison = {};
+    const px = part1.targets.nginxProxy;
+    for (const workers of opts.bridgeWorkers) {
+      const br = part1.targets[`bridge(workers=${workers})`];
+      const c = {
+        reqRatio1k: br['1k'].reqPerSec / px['1k'].reqPerSec,
+        reqRatio1m: br['1m'].reqPerSec / px['1m'].reqPerSec,
+        throughputRatio1m: br['1m'].bytesPerSec / px['1m'].bytesPerSec,
+        p99AddedMs1k: br['1k'].latencyMs.p99 - px['1k'].latencyMs.p99,
+        p99AddedMs1m: br['1m'].latencyMs.p99 - px['1m'].latencyMs.p99,
+      };
+      c.goals = {
+        reqRatio: c.reqRatio1k >= GOALS.reqRatio,
+        throughputRatio: c.throughputRatio1m >= GOALS.throughputRatio,
+        p99Added: c.p99AddedMs1k <= GOALS.p99AddedMs,
+      };
+      part1.comparison[`workers=${workers}`] = c;
+      log(`  workers=${workers}:`);
+      log(`    req/s ratio (1 KiB)          ${fmt(c.reqRatio1k)}   goal ≥ ${GOALS.reqRatio}: ${verdict(c.goals.reqRatio)}`);
+      log(`    throughput ratio (1 MiB)     ${fmt(c.throughputRatio1m)}   goal ≥ ${GOALS.throughputRatio}: ${verdict(c.goals.throughputRatio)}`);
+      log(`    p99 added (1 KiB)            ${fmt(c.p99AddedMs1k)} ms  goal ≤ ${GOALS.p99AddedMs} ms: ${verdict(c.goals.p99Added)}`);
+      log(`    p99 added (1 MiB)            ${fmt(c.p99AddedMs1m)} ms`);
+    }
+    save();
+  }
+
+  // ---- Parts 2 and 3: the private Tor network ----------------------------------------------------------
+  if (opts.parts.has('2') || opts.parts.has('3')) {
+    log('\n== private Tor network (loopback only) ==');
+    const tn0 = performance.now();
+    const net = await startTorNetwork({});
+    onCleanup(() => net.stop());
+    log(`  up in ${fmt((performance.now() - tn0) / 1000, 1)} s, SocksPort ${net.socksPort}`);
+    const workers = opts.bridgeWorkers.at(-1);
+    const torDir = join(dir, 'tor-net');
+    const bridgeLog = join(dir, 'bridge-net.log');
+    const start = () =>
+      startBridge({ dir, torDir, torExtraConfig: net.joinConfigFile, httpPort, apiPort, upstreamPort: nginxPort, workers, logFile: bridgeLog });
+    let bridge = start();
+    const direct = await startOnionServiceTor({ joinConfig: net.joinConfig, targetPort: nginxPort });
+    onCleanup(() => direct.stop());
+    await bridge.published(90_000);
+    const bridgeOnion = bridge.onion();
+    log(`  bridge onion ${bridgeOnion} (workers=${workers}), direct onion ${direct.onion}`);
+    await Promise.all([
+      waitForOnion(`http://${bridgeOnion}/index.html`, net.socksPort, { timeoutMs: 60_000 }),
+      waitForOnion(`http://${direct.onion}/index.html`, net.socksPort, { timeoutMs: 60_000 }),
+    ]);
+
+    if (opts.parts.has('2')) {
+      log(`\n== 2. 10 MB through SOCKS via the onion, ${opts.torRuns} runs each, interleaved ==`);
+      const download = async (onion) => {
+        const { res, firstByteMs, startedAt } = await socksRequest(`http://${onion}/10m.bin`, { socksPort: net.socksPort, timeoutMs: 30_000 });
+        let bytes = 0;
+        await new Promise((resolve, reject) => {
+          const t = setTimeout(() => (res.destroy(), reject(new Error('download took over 120 s'))), 120_000);
+          res.on('data', (c) => (bytes += c.length));
+          res.once('end', () => (clearTimeout(t), resolve()));
+          res.once('error', (e) => (clearTimeout(t), reject(e)));
+          res.once('aborted', () => (clearTimeout(t), reject(new Error('aborted'))));
+        });
+        const totalMs = performance.now() - startedAt;
+        if (res.statusCode !== 200 || bytes !== FILES['10m']) throw new Error(`status ${res.statusCode}, ${bytes} bytes`);
+        return { firstByteMs, totalMs, bytesPerSec: bytes / (totalMs / 1000) };
+      };
+      // One warm-up each: the rendezvous circuit is built on the first request and reused afterwards.
+      await download(bridgeOnion);
+      await download(direct.onion);
+      const runs = { bridge: [], direct: [] };
+      for (let i = 0; i < opts.torRuns; i++) {
+        const order = i % 2 === 0 ? ['bridge', 'direct'] : ['direct', 'bridge'];
+        for (const which of order) {
+          const r = await download(which === 'bridge' ? bridgeOnion : direct.onion);
+          runs[which].push(r);
+          log(`  run ${i + 1} ${which.padEnd(6)} ${fmt(r.bytesPerSec / MiB)} MiB/s  first byte ${fmt(r.firstByteMs, 1)} ms  total ${fmt(r.totalMs, 0)} ms`);
+        }
+      }
+      const summary = (rs) => ({
+        medianBytesPerSec: median(rs.map((r) => r.bytesPerSec)),
+        medianFirstByteMs: median(rs.map((r) => r.firstByteMs)),
+        medianTotalMs: median(rs.map((r) => r.totalMs)),
+      });
+      const b = summary(runs.bridge);
+      const d = summary(runs.direct);
+      const part2 = {
+        fileBytes: FILES['10m'],
+        runs,
+        bridge: b,
+        direct: d,
+        throughputRatio: b.medianBytesPerSec / d.medianBytesPerSec,
+        addedFirstByteMs: b.medianFirstByteMs - d.medianFirstByteMs,
+      };
+      part2.goalMet = part2.throughputRatio >= GOALS.torThroughputRatio;
+      results.part2 = part2;
+      log(`  medians: bridge ${fmt(b.medianBytesPerSec / MiB)} MiB/s, first byte ${fmt(b.medianFirstByteMs, 1)} ms; direct ${fmt(d.medianBytesPerSec / MiB)} MiB/s, first byte ${fmt(d.medianFirstByteMs, 1)} ms`);
+      log(`  throughput ratio ${fmt(part2.throughputRatio)}  goal ≥ ${GOALS.torThroughputRatio}: ${verdict(part2.goalMet)}`);
+      log(`  time to first byte added by the bridge ${fmt(part2.addedFirstByteMs, 1)} ms`);
+      save();
+    }
+
+    if (opts.parts.has('3')) {
+      log(`\n== 3. bridge restart (SIGTERM, start again with the same TOR_DIR) until the onion answers via SOCKS, ${opts.restartRuns} runs ==`);
+      const url = `http://${bridgeOnion}/1k.bin`;
+      const runs = [];
+      for (let i = 0; i < opts.restartRuns; i++) {
+        const t = performance.now();
+        await bridge.stop();
+        const stoppedAt = performance.now();
+        bridge = start();
+        // Poll through SOCKS: short tries, little pause, so the measurement is not coarser than ~0.25 s.
+        let reachedAt;
+        let tries = 0;
+        let lastErr;
+        while (performance.now() - t < 90_000) {
+          tries++;
+          try {
+            const { res } = await socksRequest(url, { socksPort: net.socksPort, timeoutMs: 4_000 });
+            res.resume();
+            await new Promise((r) => (res.once('end', r), res.once('close', r)));
+            if (res.statusCode === 200) {
+              reachedAt = performance.now();
+              break;
+            }
+            lastErr = new Error(`status ${res.statusCode}`);
+          } catch (err) {
+            lastErr = err;
+          }
+          if (!bridge.isAlive()) throw new Error(`bridge exited during restart run ${i + 1}:\n${bridge.tail()}`);
+          await sleep(200);
+        }
+        if (reachedAt === undefined) throw new Error(`restart run ${i + 1}: onion not reachable after 90 s: ${lastErr?.message}`);
+        const publishedAt = await bridge.published(60_000).catch(() => NaN);
+        const r = {
+          stopMs: stoppedAt - t,
+          publishedS: (publishedAt - t) / 1000,
+          reachableS: (reachedAt - t) / 1000,
+          tries,
+        };
+        runs.push(r);
+        log(`  run ${i + 1}: reachable after ${fmt(r.reachableS)} s (stop ${fmt(r.stopMs, 0)} ms, descriptor published at ${fmt(r.publishedS)} s, ${tries} tries)`);
+      }
+      const rs = runs.map((r) => r.reachableS);
+      const part3 = { runs, minS: Math.min(...rs), medianS: median(rs), maxS: Math.max(...rs) };
+      part3.goalMet = part3.medianS <= GOALS.restartMedianS;
+      results.part3 = part3;
+      log(`  min ${fmt(part3.minS)} s, median ${fmt(part3.medianS)} s, max ${fmt(part3.maxS)} s  goal median ≤ ${GOALS.restartMedianS} s: ${verdict(part3.goalMet)}`);
+      save();
+    }
+    await bridge.stop();
+  }
+
+  results.durationS = (performance.now() - t0) / 1000;
+  results.loadavgAtEnd = loadavg();
+  save();
+  log(`\nresults written to ${RESULTS} (${fmt(results.durationS, 0)} s)`);
+}
+
+try {
+  await main();
+  await cleanupAll();
+} catch (err) {
+  console.error(`\nbench failed: ${err?.stack ?? err}`);
+  await cleanupAll();
+  process.exitCode = 1;
+}

@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
@@ -57,5 +57,52 @@ describe('loadConfig', () => {
     expect(caught).toBeInstanceOf(ConfigError);
     expect((caught as Error).message).toMatch(pattern);
     expect((caught as Error).message).not.toContain('\n');
+  });
+});
+
+describe('payment settings', () => {
+  const SEED = 'SCZANGBA5YHTNYVVV4C3U252E2B6P6F5T3U6MM63WBSBZATAQI3EBTQ4';
+
+  it('keeps the seed as a Secret that prints as [redacted]', () => {
+    const c = loadConfig({ seed: SEED }, cwd);
+    expect(c.payments.seed?.reveal()).toBe(SEED);
+    expect(String(c.payments.seed)).toBe('[redacted]');
+    expect(JSON.stringify(c, (_k, v) => (typeof v === 'bigint' ? String(v) : v))).not.toContain(SEED);
+  });
+
+  it('never echoes a bad seed in the error', () => {
+    const bad = SEED.slice(0, -1) + 'X';
+    expect(() => loadConfig({ seed: bad }, cwd)).toThrow(/^seed: expected a Stellar secret seed/);
+    try {
+      loadConfig({ seed: bad }, cwd);
+    } catch (err) {
+      expect((err as Error).message).not.toContain(bad);
+    }
+  });
+
+  it('reads SEED_FILE only when it is private to its owner', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-seed-'));
+    const file = join(dir, 'seed');
+    writeFileSync(file, SEED + '\n', { mode: 0o644 });
+    expect(() => loadConfig({ SEED_FILE: file }, cwd)).toThrow(/^SEED_FILE: expected a file only its owner can read/);
+    chmodSync(file, 0o600);
+    expect(loadConfig({ SEED_FILE: file }, cwd).payments.seed?.reveal()).toBe(SEED);
+    writeFileSync(file, 'not a seed');
+    expect(() => loadConfig({ SEED_FILE: file }, cwd)).toThrow(/^SEED_FILE: expected the file .* to hold a Stellar secret seed/);
+  });
+
+  it('maps PP_ENV to a network: prod is public, local needs HORIZON_URL, anything else is testnet', () => {
+    expect(loadConfig({ PP_ENV: 'prod' }, cwd).payments).toMatchObject({ network: 'public', horizonUrl: 'https://horizon.stellar.org' });
+    expect(loadConfig({}, cwd).payments.network).toBe('testnet');
+    expect(loadConfig({ PP_ENV: 'staging' }, cwd).payments.network).toBe('testnet');
+    expect(() => loadConfig({ PP_ENV: 'local' }, cwd)).toThrow(/^HORIZON_URL: expected the URL of the local ledger/);
+    expect(loadConfig({ PP_ENV: 'local', HORIZON_URL: 'http://127.0.0.1:9' }, cwd).payments).toMatchObject({ network: 'local', passphrase: undefined });
+  });
+
+  it('parses prices as exact stroops', () => {
+    expect(loadConfig({ PRICE_PER_MIB: '0.0000001' }, cwd).payments.pricePerMibStroops).toBe(1n);
+    expect(loadConfig({ PRICE_PER_MIB: '12.5' }, cwd).payments.pricePerMibStroops).toBe(125_000_000n);
+    expect(() => loadConfig({ PRICE_PER_MIB: '0.00000001' }, cwd)).toThrow(/^PRICE_PER_MIB: expected an amount of XLM/);
+    expect(() => loadConfig({ PRICE_PER_MIB: '-1' }, cwd)).toThrow(/^PRICE_PER_MIB:/);
   });
 });

@@ -1,8 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { Networks, StrKey } from '@stellar/stellar-sdk';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { configSchema, type RawConfig } from './schema.js';
+import { Secret } from './secret.js';
 
 /** The bridge's settings, typed and resolved. Built once by `loadConfig` and passed down. */
 export interface Config {
@@ -22,6 +24,29 @@ export interface Config {
   };
   proxyWorkers: number;
   logLevel: RawConfig['LOG_LEVEL'];
+  payments: PaymentsConfig;
+}
+
+export type StellarNetwork = 'public' | 'testnet' | 'local';
+
+export interface PaymentsConfig {
+  /** The publisher's Stellar secret seed; undefined runs the bridge without payments. */
+  seed: Secret | undefined;
+  network: StellarNetwork;
+  /** Horizon for `network`; always set for 'local' (HORIZON_URL is required there). */
+  horizonUrl: string;
+  /** The network passphrase; undefined for 'local', where the ledger's own root tells it. */
+  passphrase: string | undefined;
+  freeBytes: number;
+  graceSeconds: number;
+  throttleBytesPerSec: number;
+  pricePerMibStroops: bigint;
+  /** How many MiB of credit one payment request buys. */
+  paymentMib: number;
+  requestTtlSeconds: number;
+  tabSettleSeconds: number;
+  tabMaxUnsettledStroops: bigint;
+  adminToken: Secret | undefined;
 }
 
 /** A setting with a bad value. The message names the variable and says what is expected. */
@@ -77,7 +102,57 @@ function fromRaw(raw: RawConfig, cwd: string): Config {
     },
     proxyWorkers: raw.PROXY_WORKERS === 0 ? availableParallelism() : raw.PROXY_WORKERS,
     logLevel: raw.LOG_LEVEL,
+    payments: paymentsConfig(raw, cwd),
   };
+}
+
+const NETWORKS = {
+  public: { horizon: 'https://horizon.stellar.org', passphrase: Networks.PUBLIC },
+  testnet: { horizon: 'https://horizon-testnet.stellar.org', passphrase: Networks.TESTNET },
+} as const;
+
+function paymentsConfig(raw: RawConfig, cwd: string): PaymentsConfig {
+  const network: StellarNetwork = raw.PP_ENV === 'prod' ? 'public' : raw.PP_ENV === 'local' ? 'local' : 'testnet';
+  if (network === 'local' && raw.HORIZON_URL === undefined) {
+    throw new ConfigError('HORIZON_URL: expected the URL of the local ledger when PP_ENV=local (start one with `npm run ledger`)');
+  }
+  if (raw.seed !== undefined && raw.SEED_FILE !== undefined) {
+    throw new ConfigError('SEED_FILE: expected either seed or SEED_FILE, not both');
+  }
+  return {
+    seed: raw.seed !== undefined ? new Secret(raw.seed) : raw.SEED_FILE !== undefined ? readSeedFile(resolve(cwd, raw.SEED_FILE)) : undefined,
+    network,
+    horizonUrl: raw.HORIZON_URL ?? (network === 'local' ? '' : NETWORKS[network].horizon),
+    passphrase: network === 'local' ? undefined : NETWORKS[network].passphrase,
+    freeBytes: raw.FREE_BYTES,
+    graceSeconds: raw.GRACE_SECONDS,
+    throttleBytesPerSec: raw.THROTTLE_BYTES_PER_SEC,
+    pricePerMibStroops: raw.PRICE_PER_MIB,
+    paymentMib: raw.PAYMENT_MIB,
+    requestTtlSeconds: raw.PAYMENT_REQUEST_TTL_SECONDS,
+    tabSettleSeconds: raw.TAB_SETTLE_SECONDS,
+    tabMaxUnsettledStroops: raw.TAB_MAX_UNSETTLED,
+    adminToken: raw.ADMIN_TOKEN !== undefined ? new Secret(raw.ADMIN_TOKEN) : undefined,
+  };
+}
+
+/** Docker secrets and the like: a file holding the seed, which others must not be able to read. */
+function readSeedFile(path: string): Secret {
+  let text: string;
+  try {
+    const mode = statSync(path).mode;
+    if (mode & 0o077) {
+      throw new ConfigError(`SEED_FILE: expected a file only its owner can read (chmod 600 ${path}); it is ${(mode & 0o777).toString(8)}`);
+    }
+    text = readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`SEED_FILE: could not read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  if (!StrKey.isValidEd25519SecretSeed(text)) {
+    throw new ConfigError(`SEED_FILE: expected the file ${path} to hold a Stellar secret seed (S…, 56 characters)`);
+  }
+  return new Secret(text);
 }
 
 function readEnvFile(path: string): Record<string, string> {

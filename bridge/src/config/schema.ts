@@ -1,4 +1,6 @@
+import { StrKey } from '@stellar/stellar-sdk';
 import { z } from 'zod';
+import { parseXlm } from './amount.js';
 
 // Every setting of the bridge, read from environment variables (and `.env`). The names are fixed:
 // tests, the container and the README use them. Parsed once, at the edge; the rest of the code
@@ -39,6 +41,20 @@ const upstreamUrl = z
   .url({ error: 'expected an http:// URL such as http://web:80' })
   .refine((u) => /^http:\/\/[^/]+\/?$/.test(u), 'expected an http:// URL with host and port only, such as http://web:80');
 
+const xlm = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((v) => parseXlm(v) !== undefined, 'expected an amount of XLM such as 0.01 (at most 7 decimals)')
+    .transform((v) => parseXlm(v)!);
+
+const whole = (what: string, fallback: number, min = 0) =>
+  z.coerce
+    .number({ error: `expected ${what}` })
+    .int(`expected a whole number of ${what}`)
+    .min(min, `expected at least ${min} ${what}`)
+    .default(fallback);
+
 export const configSchema = z.object({
   WWW_DIR: z.string().min(1).default('./www'),
   TOR_DIR: z.string().min(1).default('./tor'),
@@ -59,6 +75,22 @@ export const configSchema = z.object({
     .min(0, 'expected 0 (one per core) or a positive number')
     .max(64, 'expected at most 64 worker processes')
     .default(1),
+  // --- payments -----------------------------------------------------------------------------
+  // The design card's name for the publisher's Stellar secret seed. Never echoed anywhere.
+  seed: optionalString.refine((v) => v === undefined || StrKey.isValidEd25519SecretSeed(v), 'expected a Stellar secret seed (S…, 56 characters)'),
+  SEED_FILE: optionalString,
+  // prod: Stellar's public network; local: the project's local ledger; anything else: the test network.
+  PP_ENV: z.string().trim().toLowerCase().default('test'),
+  HORIZON_URL: z.url({ error: 'expected the http(s):// URL of a Horizon server' }).optional().or(z.literal('').transform(() => undefined)),
+  FREE_BYTES: whole('bytes', 5 * 1024 * 1024),
+  GRACE_SECONDS: whole('seconds', 10),
+  THROTTLE_BYTES_PER_SEC: whole('bytes per second', 32 * 1024, 1024),
+  PRICE_PER_MIB: xlm('0.001'),
+  PAYMENT_MIB: whole('MiB', 100, 1),
+  PAYMENT_REQUEST_TTL_SECONDS: whole('seconds', 900, 30),
+  TAB_SETTLE_SECONDS: whole('seconds', 60, 1),
+  TAB_MAX_UNSETTLED: xlm('1'),
+  ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, 'expected at least 16 characters'),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug'], { error: 'expected error, warn, info or debug' }).default('info'),
 });
 

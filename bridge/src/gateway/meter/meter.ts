@@ -1,0 +1,217 @@
+import type { PaidService, PaymentComplete, PaymentRequest } from '../../payments/types.js';
+import { TokenBucket } from './token-bucket.js';
+
+/** What the meter needs from the payments service (injected; the meter never reaches further). */
+export interface PaymentPort {
+  requestPayment(visitorKey: string, service: PaidService): Promise<PaymentRequest>;
+  /** The session id behind a bearer token, or undefined for an unknown token. */
+  resolveSession(token: string): string | undefined;
+  /** Paid bytes used, so the session's credit survives a restart. */
+  consume?(sessionId: string, bytes: number): void;
+  /** Credit bytes left on a session (after a restart, the meter starts from this). */
+  sessionCredit?(sessionId: string): number;
+}
+
+export interface MeterOptions {
+  freeBytes: number;
+  graceSeconds: number;
+  throttleBytesPerSec: number;
+  service: PaidService;
+  payments: PaymentPort | undefined;
+  onError?: (err: Error) => void;
+  now?: () => number;
+  /** Visitors idle this long are forgotten (their free allowance with them). */
+  idleMs?: number;
+}
+
+/** One visitor's standing: free allowance, paid credit, and the throttle once unpaid past grace. */
+export interface Account {
+  key: string;
+  bytes: number;
+  freeLeft: number;
+  credit: number;
+  paidBytes: number;
+  request: PaymentRequest | undefined;
+  requestedAt: number | undefined;
+  throttled: boolean;
+  bucket: TokenBucket | undefined;
+  sessionId: string | undefined;
+  lastSeen: number;
+  wakers: Set<() => void>;
+  pending: Promise<void> | undefined;
+  graceTimer: NodeJS.Timeout | undefined;
+}
+
+/**
+ * Meters visitors by the bytes they receive. A visitor is a Tor circuit (or a plain-port client)
+ * until it pays; its payment request names a session, and from then on the circuit and anyone
+ * presenting the session's token share one account.
+ */
+export class Meter {
+  private readonly accounts = new Map<string, Account>();
+  /** circuit:N → session:S once a request names a session. */
+  private readonly aliases = new Map<string, string>();
+  private readonly now: () => number;
+  private sweepTimer: NodeJS.Timeout;
+
+  constructor(private readonly opts: MeterOptions) {
+    this.now = opts.now ?? Date.now;
+    this.sweepTimer = setInterval(() => this.sweep(), 60_000);
+    this.sweepTimer.unref();
+  }
+
+  /** The account for a request: by session token when one is presented and valid, else by visitor key. */
+  account(visitorKey: string, sessionToken?: string): Account {
+    let key = visitorKey;
+    if (sessionToken && this.opts.payments) {
+      const sessionId = this.opts.payments.resolveSession(sessionToken);
+      if (sessionId) key = `session:${sessionId}`;
+    }
+    key = this.aliases.get(key) ?? key;
+    let a = this.accounts.get(key);
+    if (!a) {
+      a = {
+        key, bytes: 0, freeLeft: this.opts.freeBytes, credit: 0, paidBytes: 0, request: undefined, requestedAt: undefined,
+        throttled: false, bucket: undefined, sessionId: key.startsWith('session:') ? key.slice(8) : undefined,
+        lastSeen: this.now(), wakers: new Set(), pending: undefined, graceTimer: undefined,
+      };
+      if (a.sessionId) a.credit = this.opts.payments?.sessionCredit?.(a.sessionId) ?? 0;
+      this.accounts.set(key, a);
+    }
+    a.lastSeen = this.now();
+    return a;
+  }
+
+  /** Whether this account has used up what it may receive without paying. */
+  mustPay(a: Account): boolean {
+    return this.opts.payments !== undefined && a.freeLeft === 0 && a.credit === 0;
+  }
+
+  /** Counts bytes sent to the account's visitor; asks for payment when the allowance runs out. */
+  record(a: Account, bytes: number): void {
+    a.bytes += bytes;
+    let left = bytes;
+    const free = Math.min(a.freeLeft, left);
+    a.freeLeft -= free;
+    left -= free;
+    if (left > 0 && a.credit > 0) {
+      const paid = Math.min(a.credit, left);
+      a.credit -= paid;
+      a.paidBytes += paid;
+      left -= paid;
+      if (a.sessionId) this.opts.payments?.consume?.(a.sessionId, paid);
+    }
+    if (this.mustPay(a)) this.ensureRequest(a);
+  }
+
+  /** The open payment request, once it exists. */
+  request(a: Account): PaymentRequest | undefined {
+    return a.request?.status === 'open' && a.request.expiresAt > this.now() ? a.request : undefined;
+  }
+
+  /** Starts a payment request (once) and the grace period after which the visitor is throttled. */
+  ensureRequest(a: Account): void {
+    if (a.pending || this.request(a)) return;
+    const payments = this.opts.payments;
+    if (!payments) return;
+    a.pending = payments
+      .requestPayment(a.key, this.opts.service)
+      .then((req) => {
+        a.request = req;
+        a.requestedAt ??= this.now();
+        this.bindSession(a, req.sessionId);
+        this.armGrace(a);
+      })
+      .catch((err: Error) => {
+        // Still unpaid: throttle after the grace period all the same, and retry the request later.
+        a.requestedAt ??= this.now();
+        this.armGrace(a);
+        this.opts.onError?.(err);
+      })
+      .finally(() => (a.pending = undefined));
+  }
+
+  private armGrace(a: Account): void {
+    if (a.throttled || a.graceTimer) return;
+    const wait = Math.max(0, a.requestedAt! + this.opts.graceSeconds * 1000 - this.now());
+    const throttle = () => {
+      a.graceTimer = undefined;
+      if (!this.mustPay(a)) return;
+      a.throttled = true;
+      a.bucket = new TokenBucket(this.opts.throttleBytesPerSec);
+    };
+    if (wait === 0) throttle();
+    else {
+      a.graceTimer = setTimeout(throttle, wait);
+      a.graceTimer.unref();
+    }
+  }
+
+  /** The circuit's account becomes the session's, so a new circuit with the token keeps it. */
+  private bindSession(a: Account, sessionId: string): void {
+    const key = `session:${sessionId}`;
+    if (a.key === key) return;
+    const existing = this.accounts.get(key);
+    this.aliases.set(a.key, key);
+    this.accounts.delete(a.key);
+    if (existing) {
+      existing.freeLeft = Math.min(existing.freeLeft, a.freeLeft);
+      existing.bytes += a.bytes;
+      return;
+    }
+    a.key = key;
+    a.sessionId = sessionId;
+    this.accounts.set(key, a);
+  }
+
+  /** Payment complete: credit the session and lift the throttle at once. */
+  paymentComplete(e: PaymentComplete): void {
+    const a = this.account(`session:${e.request.sessionId}`);
+    this.aliases.set(e.visitorKey, a.key);
+    a.credit += e.receipt.creditBytes;
+    a.request = undefined;
+    a.requestedAt = undefined;
+    a.throttled = false;
+    a.bucket = undefined;
+    clearTimeout(a.graceTimer);
+    a.graceTimer = undefined;
+    for (const wake of [...a.wakers]) wake();
+  }
+
+  /** Registers a wake-up for when the account's throttle lifts. */
+  onRelease(a: Account, wake: () => void): () => void {
+    a.wakers.add(wake);
+    return () => a.wakers.delete(wake);
+  }
+
+  /** Counts for the dashboard and metrics. */
+  stats(): { visitors: number; throttled: number; freeBytes: number; paidBytes: number } {
+    let throttled = 0;
+    let free = 0;
+    let paid = 0;
+    for (const a of this.accounts.values()) {
+      if (a.throttled) throttled++;
+      free += this.opts.freeBytes - a.freeLeft;
+      paid += a.paidBytes;
+    }
+    return { visitors: this.accounts.size, throttled, freeBytes: free, paidBytes: paid };
+  }
+
+  private sweep(): void {
+    const idle = this.opts.idleMs ?? 30 * 60_000;
+    const cutoff = this.now() - idle;
+    for (const [key, a] of this.accounts) {
+      // Paid sessions are kept: their credit is the visitor's money.
+      if (a.lastSeen < cutoff && a.credit === 0 && a.wakers.size === 0) {
+        clearTimeout(a.graceTimer);
+        this.accounts.delete(key);
+      }
+    }
+    for (const [from, to] of this.aliases) if (!this.accounts.has(to)) this.aliases.delete(from);
+  }
+
+  close(): void {
+    clearInterval(this.sweepTimer);
+    for (const a of this.accounts.values()) clearTimeout(a.graceTimer);
+  }
+}

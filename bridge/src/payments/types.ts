@@ -41,6 +41,8 @@ export interface Receipt {
   creditBytes: number;
   via: 'xdr' | 'hash' | 'stream' | 'tab';
   createdAt: number;
+  /** For via 'tab': the tab whose cumulative transaction this increment belongs to. */
+  tabId?: string;
 }
 
 /** Emitted once per credited payment: the meter lifts the throttle at once. */
@@ -48,4 +50,29 @@ export interface PaymentComplete {
   receipt: Receipt;
   request: PaymentRequest;
   visitorKey: string;
+}
+
+/** What a visitor's session holds (GET /session). */
+export interface SessionState {
+  sessionId: string;
+  visitorKey: string;
+  creditBytes: number;
+  usedBytes: number;
+  /** creditBytes − usedBytes, never below 0. */
+  remainingBytes: number;
+  receipts: Receipt[];
+}
+
+/** The publisher's takings (admin API). All amounts in stroops. */
+export interface Earnings {
+  receipts: number;
+  /** Everything credited to visitors, tab increments included. */
+  creditedStroops: bigint;
+  /** Confirmed on the ledger: verified payments plus settled tabs. */
+  onChainStroops: bigint;
+  /** Credited from tabs not settled yet. */
+  unsettledTabStroops: bigint;
+  /** Credited from tabs whose settlement failed (a loss). */
+  failedTabStroops: bigint;
+  byService: Record<PaidService, bigint>;
 }

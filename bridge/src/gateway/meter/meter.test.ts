@@ -15,7 +15,7 @@ function setup(over: Partial<ConstructorParameters<typeof Meter>[0]> = {}) {
   const payments: PaymentPort = {
     requestPayment: async (key) => {
       asked.push(key);
-      return request(`r${asked.length}`, 'S1', t);
+      return { request: request(`r${asked.length}`, 'S1', t), sessionToken: 'tok-1' };
     },
     resolveSession: (tok) => tokens.get(tok),
   };
@@ -49,6 +49,7 @@ describe('Meter', () => {
     await settle();
     expect(asked).toEqual(['circuit:1']);
     expect(meter.request(a)?.id).toBe('r1');
+    expect(a.sessionToken).toBe('tok-1');
     expect(a.throttled).toBe(true);
     expect(a.bucket?.rate).toBe(4096);
   });

@@ -3,7 +3,7 @@ import { TokenBucket } from './token-bucket.js';
 
 /** What the meter needs from the payments service (injected; the meter never reaches further). */
 export interface PaymentPort {
-  requestPayment(visitorKey: string, service: PaidService): Promise<PaymentRequest>;
+  requestPayment(visitorKey: string, service: PaidService): Promise<{ request: PaymentRequest; sessionToken?: string }>;
   /** The session id behind a bearer token, or undefined for an unknown token. */
   resolveSession(token: string): string | undefined;
   /** Paid bytes used, so the session's credit survives a restart. */
@@ -36,6 +36,8 @@ export interface Account {
   throttled: boolean;
   bucket: TokenBucket | undefined;
   sessionId: string | undefined;
+  /** The session's bearer token, handed to this visitor in response headers (in memory only). */
+  sessionToken: string | undefined;
   lastSeen: number;
   wakers: Set<() => void>;
   pending: Promise<void> | undefined;
@@ -63,16 +65,20 @@ export class Meter {
   /** The account for a request: by session token when one is presented and valid, else by visitor key. */
   account(visitorKey: string, sessionToken?: string): Account {
     let key = visitorKey;
+    let knownToken: string | undefined;
     if (sessionToken && this.opts.payments) {
       const sessionId = this.opts.payments.resolveSession(sessionToken);
-      if (sessionId) key = `session:${sessionId}`;
+      if (sessionId) {
+        key = `session:${sessionId}`;
+        knownToken = sessionToken;
+      }
     }
     key = this.aliases.get(key) ?? key;
     let a = this.accounts.get(key);
     if (!a) {
       a = {
         key, bytes: 0, freeLeft: this.opts.freeBytes, credit: 0, paidBytes: 0, request: undefined, requestedAt: undefined,
-        throttled: false, bucket: undefined, sessionId: key.startsWith('session:') ? key.slice(8) : undefined,
+        throttled: false, bucket: undefined, sessionId: key.startsWith('session:') ? key.slice(8) : undefined, sessionToken: knownToken,
         lastSeen: this.now(), wakers: new Set(), pending: undefined, graceTimer: undefined,
       };
       if (a.sessionId) a.credit = this.opts.payments?.sessionCredit?.(a.sessionId) ?? 0;
@@ -116,8 +122,9 @@ export class Meter {
     if (!payments) return;
     a.pending = payments
       .requestPayment(a.key, this.opts.service)
-      .then((req) => {
+      .then(({ request: req, sessionToken }) => {
         a.request = req;
+        a.sessionToken ??= sessionToken;
         a.requestedAt ??= this.now();
         this.bindSession(a, req.sessionId);
         this.armGrace(a);
@@ -157,6 +164,7 @@ export class Meter {
     if (existing) {
       existing.freeLeft = Math.min(existing.freeLeft, a.freeLeft);
       existing.bytes += a.bytes;
+      existing.sessionToken ??= a.sessionToken;
       return;
     }
     a.key = key;

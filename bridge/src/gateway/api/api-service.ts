@@ -3,6 +3,8 @@ import { createServer, type Server } from 'node:http';
 import type { Logger } from '../../log/logger.js';
 import type { Health, Service } from '../../service.js';
 import { closeGracefully, hardenServer, listen } from '../listeners.js';
+import { errorHandler } from './http-errors.js';
+import { openApiDocument } from './openapi.js';
 
 export interface ApiOptions {
   host: string;
@@ -30,6 +32,7 @@ export class ApiService implements Service {
       const ok = Object.values(services).every((h) => h.ok);
       res.status(ok ? 200 : 503).json({ ok, services });
     });
+    this.app.get('/openapi.json', (_req, res) => res.json(openApiDocument));
   }
 
   /** Adds a service's routes; call before start. */
@@ -42,7 +45,8 @@ export class ApiService implements Service {
   }
 
   async start(): Promise<void> {
-    this.app.use((_req, res) => res.status(404).json({ error: 'not found' }));
+    this.app.use((_req, res) => res.status(404).json({ error: 'not_found', message: 'no such endpoint; see /openapi.json' }));
+    this.app.use(errorHandler((m) => this.opts.log.error(m, { service: this.name })));
     const server = hardenServer(createServer(this.app));
     this.server = server;
     this.boundPort = await listen(server, this.opts.port, this.opts.host);

@@ -29,7 +29,9 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
-  const log = createLogger({ level: config.logLevel });
+  // The seed and admin token are also scrubbed from every log line: a second line of defence.
+  const secrets = [config.payments.seed, config.payments.adminToken].flatMap((s) => (s ? [s.reveal()] : []));
+  const log = createLogger({ level: config.logLevel, secrets });
   return runUntilSignalled(new Supervisor({ config, log }), log);
 }
 

@@ -5,6 +5,11 @@ import type { Logger } from './log/logger.js';
 import type { Health, Service } from './service.js';
 import { createBootstrapProgress } from './tor/bootstrap-progress.js';
 import { TorService } from './tor/tor-service.js';
+import { adminRouter } from './gateway/api/admin-routes.js';
+import { loadAdminToken } from './gateway/api/admin-token.js';
+import { paymentsRouter } from './gateway/api/payments-routes.js';
+import { Meter, type PaymentPort } from './gateway/meter/meter.js';
+import { PaymentsService } from './payments/payments-service.js';
 
 export interface SupervisorOptions {
   config: Config;
@@ -21,11 +26,23 @@ export class Supervisor {
   readonly gateway: GatewayService;
   readonly tor: TorService;
   readonly api: ApiService;
+  readonly payments: PaymentsService;
+  readonly meter: Meter;
   private readonly started: Service[] = [];
   private announced = false;
 
   constructor(private readonly opts: SupervisorOptions) {
     const { config, log } = opts;
+    this.payments = new PaymentsService({ config: config.payments, dataDir: config.paths.data, log });
+    this.meter = new Meter({
+      freeBytes: config.payments.freeBytes,
+      graceSeconds: config.payments.graceSeconds,
+      throttleBytesPerSec: config.payments.throttleBytesPerSec,
+      service: 'tor',
+      payments: config.payments.seed ? this.paymentPort() : undefined,
+      onError: (err) => log.warn(`payment request failed: ${err.message}`, { service: 'meter' }),
+    });
+    this.payments.on('complete', (e) => this.meter.paymentComplete(e));
     this.gateway = new GatewayService({
       upstream: config.upstream,
       wwwDir: config.paths.www,
@@ -33,6 +50,7 @@ export class Supervisor {
       httpPort: config.httpPort,
       onionAddress: () => this.onionAddress(),
       log,
+      workers: config.proxyWorkers,
     });
     this.tor = new TorService({
       torBin: config.tor.bin,
@@ -54,6 +72,17 @@ export class Supervisor {
     this.tor.on('published', (address) => this.announce(address));
   }
 
+  /** The meter's view of payments: only what it needs, nothing of the service's insides. */
+  private paymentPort(): PaymentPort {
+    const p = this.payments;
+    return {
+      requestPayment: async (visitorKey, service) => p.requestPayment(visitorKey, service),
+      resolveSession: (token) => (p.enabled ? p.resolveSession(token) : undefined),
+      consume: (sessionId, bytes) => void p.consume(sessionId, bytes),
+      sessionCredit: (sessionId) => p.sessionCredit(sessionId),
+    };
+  }
+
   private onionAddress(): string | undefined {
     try {
       return this.tor.onionAddress();
@@ -66,8 +95,26 @@ export class Supervisor {
     const { log } = this.opts;
     await this.startService(this.gateway, signal);
     await this.startService(this.tor, signal);
+    await this.startPayments(signal);
     await this.startService(this.api, signal);
     log.info(`onion address ${this.tor.onionAddress()}; waiting for tor to publish it`);
+  }
+
+  /** Payments, then their API routes. Without a seed the bridge serves for free and says so once. */
+  private async startPayments(signal?: AbortSignal): Promise<void> {
+    const { config, log } = this.opts;
+    await this.startService(this.payments, signal);
+    if (!config.payments.seed) {
+      log.warn('no seed set: payments are off and every visitor is served for free', { service: 'payments' });
+      return;
+    }
+    const admin = loadAdminToken(config.payments.adminToken, config.paths.data);
+    if (admin.created) {
+      const print = this.opts.print ?? ((l: string) => process.stdout.write(l + '\n'));
+      print(`admin token (shown once; kept 0600 in ${admin.file}): ${admin.token.reveal()}`);
+    }
+    this.api.mount('/v1', paymentsRouter(this.payments));
+    this.api.mount('/v1/admin', adminRouter(this.payments, admin.token));
   }
 
   private async startService(s: Service, signal?: AbortSignal): Promise<void> {
@@ -91,6 +138,7 @@ export class Supervisor {
   }
 
   async stop(): Promise<void> {
+    this.meter.close();
     const errors: unknown[] = [];
     while (this.started.length > 0) {
       const s = this.started.pop()!;
@@ -109,6 +157,7 @@ export class Supervisor {
       tor: { ok: tor.ok && tor.bootstrapped, detail: tor.detail, bootstrapped: tor.bootstrapped, progress: tor.progress, restarts: tor.restarts, pid: tor.pid },
       onion: { ok: tor.published, detail: tor.published ? 'descriptor published' : 'not published yet', address: tor.address, published: tor.published },
       upstream: this.gateway.health(),
+      payments: this.payments.health(),
       api: this.api.health(),
     };
   }

@@ -327,6 +327,12 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     return Math.max(0, s.creditBytes - s.usedBytes - pending);
   }
 
+  /** Paid bytes a session has left (0 for an unknown one): where the meter starts after a restart. */
+  sessionCredit(sessionId: string): number {
+    const s = this.running().store.session(sessionId);
+    return s ? Math.max(0, s.creditBytes - s.usedBytes - (this.usage.get(sessionId) ?? 0)) : 0;
+  }
+
   receipts(sessionToken: string): Receipt[] {
     const run = this.running();
     const s = run.requests.resolveSession(sessionToken);

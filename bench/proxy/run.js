@@ -14,12 +14,12 @@
 // `DisableNetwork 1` or the private network's join config (TestingTorNetwork with loopback authorities).
 //
 // Knobs (environment): BENCH_PARTS=1,2,3  BENCH_WRK_SECONDS=10  BENCH_WARMUP_SECONDS=3  BENCH_TOR_RUNS=4
-// BENCH_RESTART_RUNS=5  BENCH_BRIDGE_WORKERS=<list, e.g. "1,2"; default: the bridge's own PROXY_WORKERS default>
-// BENCH_KEEP=1 keeps the temp directory.
+// BENCH_RESTART_RUNS=5  BENCH_BRIDGE_WORKERS=<PROXY_WORKERS values for part 1; default: 1 and the bridge's default>
+// BENCH_NET_WORKERS=<PROXY_WORKERS for parts 2 and 3; default: the bridge's default>  BENCH_KEEP=1 keeps the temp dir.
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
+import { chmodSync, createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { cpus, tmpdir, loadavg } from 'node:os';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -28,6 +28,7 @@ import { startNginx } from '../../bridge/dist/devnet/nginx.js';
 import { socksRequest } from '../../bridge/dist/devnet/socks-http.js';
 import { startOnionServiceTor, startTorNetwork, waitForOnion } from '../../bridge/dist/devnet/tornet.js';
 import { freePorts } from '../../bridge/dist/util/free-port.js';
+import { configSchema } from '../../bridge/dist/config/schema.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..', '..');
@@ -36,16 +37,23 @@ const RESULTS = join(HERE, 'results.json');
 
 const env = process.env;
 const num = (v, d) => (v === undefined || v === '' ? d : Number(v));
+/** PROXY_WORKERS when it is not set (0 would mean one per core). */
+const DEFAULT_WORKERS_SETTING = configSchema.shape.PROXY_WORKERS.parse(undefined);
+const DEFAULT_WORKERS = DEFAULT_WORKERS_SETTING === 0 ? availableParallelism() : DEFAULT_WORKERS_SETTING;
+const list = (v, d) => {
+  const xs = (v ?? '').split(',').map((x) => x.trim()).filter(Boolean).map(Number);
+  return xs.length > 0 ? xs : d;
+};
 const opts = {
   parts: new Set((env.BENCH_PARTS ?? '1,2,3').split(',').map((s) => s.trim())),
   wrkSeconds: num(env.BENCH_WRK_SECONDS, 10),
   warmupSeconds: num(env.BENCH_WARMUP_SECONDS, 3),
   torRuns: num(env.BENCH_TOR_RUNS, 4),
   restartRuns: Math.max(num(env.BENCH_RESTART_RUNS, 5), 1),
-  bridgeWorkers: (env.BENCH_BRIDGE_WORKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+  bridgeWorkers: list(env.BENCH_BRIDGE_WORKERS, [...new Set([1, DEFAULT_WORKERS])]),
+  netWorkers: num(env.BENCH_NET_WORKERS, DEFAULT_WORKERS),
   keep: env.BENCH_KEEP === '1',
 };
-if (opts.bridgeWorkers.length === 0) opts.bridgeWorkers = ['default'];
 
 const GOALS = { reqRatio: 0.35, throughputRatio: 0.8, p99AddedMs: 5, torThroughputRatio: 0.9, restartMedianS: 5 };
 const FILES = { '1k': 1024, '1m': 1024 * 1024, '10m': 10 * 1000 * 1000 };
@@ -129,6 +137,28 @@ async function waitForHttp(port, path, timeoutMs, isAlive = () => true) {
   }
 }
 
+/** utime+stime in clock ticks of `pid` and all its descendants (Linux /proc). */
+function cpuTicksOfTree(rootPid) {
+  const procs = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      procs.push({ pid: Number(d), ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) });
+    } catch {
+      /* gone */
+    }
+  }
+  const tree = new Set([rootPid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of procs) if (!tree.has(p.pid) && tree.has(p.ppid)) (tree.add(p.pid), (grew = true));
+  }
+  return procs.filter((p) => tree.has(p.pid)).reduce((a, p) => a + p.ticks, 0);
+}
+const TICKS_PER_S = 100;
+
 // ---------------------------------------------------------------------------------------------------------
 // wrk
 
@@ -196,12 +226,13 @@ function startBridge({ dir, torDir, torExtraConfig, httpPort, apiPort, upstreamP
     UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}`,
     LOG_LEVEL: 'info',
     ENV_FILE: join(dir, 'no.env'),
-    ...(workers !== 'default' ? { PROXY_WORKERS: String(workers) } : {}),
+    PROXY_WORKERS: String(workers),
   };
   const child = spawn(process.execPath, [CLI, 'start'], { cwd: dir, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   livePids.set(child.pid, 'SIGKILL');
   const out = createWriteStream(logFile, { flags: 'a' });
   let onion;
+  let publishedAt;
   const waiters = [];
   const tail = [];
   for (const stream of [child.stdout, child.stderr]) {
@@ -212,7 +243,8 @@ function startBridge({ dir, torDir, torExtraConfig, httpPort, apiPort, upstreamP
       const m = /^torplus=([a-z2-7]{56}\.onion)$/.exec(line);
       if (m && !onion) {
         onion = m[1];
-        for (const w of waiters.splice(0)) w(performance.now());
+        publishedAt = performance.now();
+        for (const w of waiters.splice(0)) w(publishedAt);
       }
     });
   }
@@ -231,7 +263,7 @@ function startBridge({ dir, torDir, torExtraConfig, httpPort, apiPort, upstreamP
     onion: () => onion,
     /** Resolves with performance.now() at the torplus= line. */
     published(timeoutMs) {
-      if (onion) return Promise.resolve(performance.now());
+      if (onion) return Promise.resolve(publishedAt);
       return new Promise((resolve, reject) => {
         const t = setTimeout(() => reject(new Error(`bridge: no torplus= line in ${timeoutMs} ms:\n${b.tail()}`)), timeoutMs);
         void exited.then((c) => (clearTimeout(t), reject(new Error(`bridge exited (${c}) before publishing:\n${b.tail()}`))));
@@ -293,18 +325,23 @@ async function main() {
     livePids.set(nginxProxy.pid, 'SIGTERM');
     const stopProxy = onCleanup(async () => (await nginxProxy.stop(), livePids.delete(nginxProxy.pid)));
 
-    const measure = async (label, port) => {
+    /** wrk on both files; `pid` (and its children) is the server measured, for its CPU use. */
+    const measure = async (label, port, pid) => {
       const rows = {};
       for (const file of ['1k', '1m']) {
         const url = `http://127.0.0.1:${port}/${file}.bin`;
         if (opts.warmupSeconds > 0) await runWrk(url, opts.warmupSeconds);
+        const t0 = performance.now();
+        const c0 = cpuTicksOfTree(pid);
         const r = await runWrk(url, opts.wrkSeconds);
+        r.cpuCores = (cpuTicksOfTree(pid) - c0) / TICKS_PER_S / ((performance.now() - t0) / 1000);
         delete r.raw;
         rows[file] = r;
         const bad = r.non2xx + (r.socketErrors ? Object.values(r.socketErrors).reduce((a, b) => a + b, 0) : 0);
         log(
           `  ${label.padEnd(26)} ${file.padEnd(3)} ${fmt(r.reqPerSec, 0).padStart(8)} req/s ${fmt(r.bytesPerSec / MiB, 1).padStart(8)} MiB/s` +
-            `  p50 ${fmt(r.latencyMs.p50)} ms  p99 ${fmt(r.latencyMs.p99)} ms${bad ? `  (${bad} errors/non-2xx!)` : ''}`,
+            `  p50 ${fmt(r.latencyMs.p50).padStart(6)} ms  p99 ${fmt(r.latencyMs.p99).padStart(6)} ms  CPU ${fmt(r.cpuCores)} cores` +
+            `${bad ? `  (${bad} errors/non-2xx!)` : ''}`,
         );
       }
       return rows;
@@ -312,8 +349,8 @@ async function main() {
 
     const part1 = { targets: {} };
     results.part1 = part1;
-    part1.targets.nginx = await measure('(a) nginx static', nginxPort);
-    part1.targets.nginxProxy = await measure('(b) nginx proxy_pass', proxyPort);
+    part1.targets.nginx = await measure('(a) nginx static', nginxPort, nginx.pid);
+    part1.targets.nginxProxy = await measure('(b) nginx proxy_pass', proxyPort, nginxProxy.pid);
     for (const workers of opts.bridgeWorkers) {
       const torDir = join(dir, `tor-p1-${workers}`);
       const bridge = startBridge({
@@ -322,13 +359,13 @@ async function main() {
       });
       await waitForHttp(httpPort, '/index.html', 20_000, bridge.isAlive);
       const key = `bridge(workers=${workers})`;
-      part1.targets[key] = await measure(`(c) bridge, workers=${workers}`, httpPort);
+      part1.targets[key] = await measure(`(c) bridge, workers=${workers}`, httpPort, bridge.pid);
       await bridge.stop();
     }
     await stopProxy();
     livePids.delete(nginxProxy.pid);
 
-    log('\n  bridge against the nginx proxy:');
+    log(`\n  bridge against the nginx proxy (PROXY_WORKERS default: ${DEFAULT_WORKERS}):`);
     part1.comparison = {};
     const px = part1.targets.nginxProxy;
     for (const workers of opts.bridgeWorkers) {
@@ -362,7 +399,7 @@ async function main() {
     const net = await startTorNetwork({});
     onCleanup(() => net.stop());
     log(`  up in ${fmt((performance.now() - tn0) / 1000, 1)} s, SocksPort ${net.socksPort}`);
-    const workers = opts.bridgeWorkers.at(-1);
+    const workers = opts.netWorkers;
     const torDir = join(dir, 'tor-net');
     const bridgeLog = join(dir, 'bridge-net.log');
     const start = () =>
@@ -370,18 +407,25 @@ async function main() {
     let bridge = start();
     const direct = await startOnionServiceTor({ joinConfig: net.joinConfig, targetPort: nginxPort });
     onCleanup(() => direct.stop());
+    // A control for part 2: one onion service whose port 80 goes straight to nginx and port 81 to the
+    // bridge's plain port. Both ports share one rendezvous circuit, so only the bridge hop differs.
+    const control = await startOnionServiceTor({
+      joinConfig: net.joinConfig,
+      targetPort: nginxPort,
+      extraConfig: [`HiddenServicePort 81 127.0.0.1:${httpPort}`],
+    });
+    onCleanup(() => control.stop());
     await bridge.published(90_000);
     const bridgeOnion = bridge.onion();
-    log(`  bridge onion ${bridgeOnion} (workers=${workers}), direct onion ${direct.onion}`);
-    await Promise.all([
-      waitForOnion(`http://${bridgeOnion}/index.html`, net.socksPort, { timeoutMs: 60_000 }),
-      waitForOnion(`http://${direct.onion}/index.html`, net.socksPort, { timeoutMs: 60_000 }),
-    ]);
+    log(`  bridge onion ${bridgeOnion} (PROXY_WORKERS=${workers}), direct onion ${direct.onion}, control onion ${control.onion}`);
+    await Promise.all(
+      [bridgeOnion, direct.onion, control.onion].map((o) => waitForOnion(`http://${o}/index.html`, net.socksPort, { timeoutMs: 60_000 })),
+    );
 
     if (opts.parts.has('2')) {
       log(`\n== 2. 10 MB through SOCKS via the onion, ${opts.torRuns} runs each, interleaved ==`);
-      const download = async (onion) => {
-        const { res, firstByteMs, startedAt } = await socksRequest(`http://${onion}/10m.bin`, { socksPort: net.socksPort, timeoutMs: 30_000 });
+      const download = async (url) => {
+        const { res, firstByteMs, startedAt } = await socksRequest(url, { socksPort: net.socksPort, timeoutMs: 30_000 });
         let bytes = 0;
         await new Promise((resolve, reject) => {
           const t = setTimeout(() => (res.destroy(), reject(new Error('download took over 120 s'))), 120_000);
@@ -391,61 +435,71 @@ async function main() {
           res.once('aborted', () => (clearTimeout(t), reject(new Error('aborted'))));
         });
         const totalMs = performance.now() - startedAt;
-        if (res.statusCode !== 200 || bytes !== FILES['10m']) throw new Error(`status ${res.statusCode}, ${bytes} bytes`);
+        if (res.statusCode !== 200 || bytes !== FILES['10m']) throw new Error(`${url}: status ${res.statusCode}, ${bytes} bytes`);
         return { firstByteMs, totalMs, bytesPerSec: bytes / (totalMs / 1000) };
       };
-      // One warm-up each: the rendezvous circuit is built on the first request and reused afterwards.
-      await download(bridgeOnion);
-      await download(direct.onion);
-      const runs = { bridge: [], direct: [] };
-      for (let i = 0; i < opts.torRuns; i++) {
-        const order = i % 2 === 0 ? ['bridge', 'direct'] : ['direct', 'bridge'];
-        for (const which of order) {
-          const r = await download(which === 'bridge' ? bridgeOnion : direct.onion);
-          runs[which].push(r);
-          log(`  run ${i + 1} ${which.padEnd(6)} ${fmt(r.bytesPerSec / MiB)} MiB/s  first byte ${fmt(r.firstByteMs, 1)} ms  total ${fmt(r.totalMs, 0)} ms`);
-        }
-      }
       const summary = (rs) => ({
         medianBytesPerSec: median(rs.map((r) => r.bytesPerSec)),
         medianFirstByteMs: median(rs.map((r) => r.firstByteMs)),
         medianTotalMs: median(rs.map((r) => r.totalMs)),
       });
-      const b = summary(runs.bridge);
-      const d = summary(runs.direct);
-      const part2 = {
-        fileBytes: FILES['10m'],
-        runs,
-        bridge: b,
-        direct: d,
-        throughputRatio: b.medianBytesPerSec / d.medianBytesPerSec,
-        addedFirstByteMs: b.medianFirstByteMs - d.medianFirstByteMs,
+      /** Interleaved downloads of `urls.bridge` and `urls.direct`, after one warm-up each. */
+      const compare = async (title, urls) => {
+        log(`  ${title}`);
+        // The first request builds the rendezvous circuit; later ones reuse it.
+        for (const url of Object.values(urls)) await download(url);
+        const runs = { bridge: [], direct: [] };
+        for (let i = 0; i < opts.torRuns; i++) {
+          for (const which of i % 2 === 0 ? ['bridge', 'direct'] : ['direct', 'bridge']) {
+            const r = await download(urls[which]);
+            runs[which].push(r);
+            log(`    run ${i + 1} ${which.padEnd(6)} ${fmt(r.bytesPerSec / MiB).padStart(6)} MiB/s  first byte ${fmt(r.firstByteMs, 1).padStart(6)} ms  total ${fmt(r.totalMs, 0)} ms`);
+          }
+        }
+        const b = summary(runs.bridge);
+        const d = summary(runs.direct);
+        const c = { runs, bridge: b, direct: d, throughputRatio: b.medianBytesPerSec / d.medianBytesPerSec, addedFirstByteMs: b.medianFirstByteMs - d.medianFirstByteMs };
+        c.goalMet = c.throughputRatio >= GOALS.torThroughputRatio;
+        log(`    medians: bridge ${fmt(b.medianBytesPerSec / MiB)} MiB/s, first byte ${fmt(b.medianFirstByteMs, 1)} ms; direct ${fmt(d.medianBytesPerSec / MiB)} MiB/s, first byte ${fmt(d.medianFirstByteMs, 1)} ms`);
+        log(`    throughput ratio ${fmt(c.throughputRatio)}  goal ≥ ${GOALS.torThroughputRatio}: ${verdict(c.goalMet)};  first byte added ${fmt(c.addedFirstByteMs, 1)} ms`);
+        return c;
       };
-      part2.goalMet = part2.throughputRatio >= GOALS.torThroughputRatio;
+      const part2 = { fileBytes: FILES['10m'] };
       results.part2 = part2;
-      log(`  medians: bridge ${fmt(b.medianBytesPerSec / MiB)} MiB/s, first byte ${fmt(b.medianFirstByteMs, 1)} ms; direct ${fmt(d.medianBytesPerSec / MiB)} MiB/s, first byte ${fmt(d.medianFirstByteMs, 1)} ms`);
-      log(`  throughput ratio ${fmt(part2.throughputRatio)}  goal ≥ ${GOALS.torThroughputRatio}: ${verdict(part2.goalMet)}`);
-      log(`  time to first byte added by the bridge ${fmt(part2.addedFirstByteMs, 1)} ms`);
+      part2.bridgeOnionVsDirectOnion = await compare('(i) the bridge\'s onion (tor → bridge → nginx) vs an onion-service tor → nginx:', {
+        bridge: `http://${bridgeOnion}/10m.bin`,
+        direct: `http://${direct.onion}/10m.bin`,
+      });
+      part2.sameCircuit = await compare('(ii) control, one onion and one circuit: port 81 → bridge → nginx vs port 80 → nginx:', {
+        bridge: `http://${control.onion}:81/10m.bin`,
+        direct: `http://${control.onion}/10m.bin`,
+      });
+      part2.note =
+        'Each onion has its own rendezvous circuit, and on this tiny network circuits differ by ±20 % in throughput and by up to ~80 ms in first byte; (ii) shares one circuit and isolates the bridge hop.';
+      log(`  note: ${part2.note}`);
       save();
     }
 
     if (opts.parts.has('3')) {
       log(`\n== 3. bridge restart (SIGTERM, start again with the same TOR_DIR) until the onion answers via SOCKS, ${opts.restartRuns} runs ==`);
       const url = `http://${bridgeOnion}/1k.bin`;
+      const DEADLINE_MS = 30_000;
       const runs = [];
       for (let i = 0; i < opts.restartRuns; i++) {
         const t = performance.now();
         await bridge.stop();
         const stoppedAt = performance.now();
         bridge = start();
-        // Poll through SOCKS: short tries, little pause, so the measurement is not coarser than ~0.25 s.
+        // Poll through SOCKS like a visitor who retries at once: each try may take as long as tor needs
+        // (it fails fast by itself when it cannot get through). Giving up on tries after a few seconds
+        // abandons tor's descriptor fetches half-way: measured, the onion then stayed unreachable for over 90 s.
         let reachedAt;
         let tries = 0;
         let lastErr;
-        while (performance.now() - t < 90_000) {
+        for (let left; (left = DEADLINE_MS - (performance.now() - t)) > 0; ) {
           tries++;
           try {
-            const { res } = await socksRequest(url, { socksPort: net.socksPort, timeoutMs: 4_000 });
+            const { res } = await socksRequest(url, { socksPort: net.socksPort, timeoutMs: Math.max(left, 1) });
             res.resume();
             await new Promise((r) => (res.once('end', r), res.once('close', r)));
             if (res.statusCode === 200) {
@@ -457,24 +511,37 @@ async function main() {
             lastErr = err;
           }
           if (!bridge.isAlive()) throw new Error(`bridge exited during restart run ${i + 1}:\n${bridge.tail()}`);
-          await sleep(200);
+          await sleep(100);
         }
-        if (reachedAt === undefined) throw new Error(`restart run ${i + 1}: onion not reachable after 90 s: ${lastErr?.message}`);
-        const publishedAt = await bridge.published(60_000).catch(() => NaN);
+        const publishedAt = await bridge.published(reachedAt === undefined ? 1 : 60_000).catch(() => NaN);
         const r = {
           stopMs: stoppedAt - t,
           publishedS: (publishedAt - t) / 1000,
-          reachableS: (reachedAt - t) / 1000,
+          // Not reachable within the deadline counts as infinitely slow (JSON: null).
+          reachableS: reachedAt === undefined ? Infinity : (reachedAt - t) / 1000,
           tries,
+          ...(reachedAt === undefined ? { error: lastErr?.message } : {}),
         };
         runs.push(r);
-        log(`  run ${i + 1}: reachable after ${fmt(r.reachableS)} s (stop ${fmt(r.stopMs, 0)} ms, descriptor published at ${fmt(r.publishedS)} s, ${tries} tries)`);
+        log(
+          reachedAt === undefined
+            ? `  run ${i + 1}: NOT reachable within ${DEADLINE_MS / 1000} s (descriptor published at ${fmt(r.publishedS)} s, ${tries} tries; ${lastErr?.message})`
+            : `  run ${i + 1}: reachable after ${fmt(r.reachableS)} s (stop ${fmt(r.stopMs, 0)} ms, descriptor published at ${fmt(r.publishedS)} s, ${tries} tries)`,
+        );
       }
       const rs = runs.map((r) => r.reachableS);
-      const part3 = { runs, minS: Math.min(...rs), medianS: median(rs), maxS: Math.max(...rs) };
+      const failures = runs.filter((r) => r.reachableS === Infinity).length;
+      const part3 = { deadlineS: DEADLINE_MS / 1000, runs, failures, minS: Math.min(...rs), medianS: median(rs), maxS: Math.max(...rs) };
       part3.goalMet = part3.medianS <= GOALS.restartMedianS;
       results.part3 = part3;
-      log(`  min ${fmt(part3.minS)} s, median ${fmt(part3.medianS)} s, max ${fmt(part3.maxS)} s  goal median ≤ ${GOALS.restartMedianS} s: ${verdict(part3.goalMet)}`);
+      const s = (x) => (x === Infinity ? `> ${DEADLINE_MS / 1000}` : fmt(x));
+      log(`  min ${s(part3.minS)} s, median ${s(part3.medianS)} s, max ${s(part3.maxS)} s  goal median ≤ ${GOALS.restartMedianS} s: ${verdict(part3.goalMet)}`);
+      if (failures > 0) {
+        log(
+          `  ${failures} run(s) not reachable in ${DEADLINE_MS / 1000} s although the bridge's tor had published its descriptor: the` +
+            ' client tor sometimes stalls on a restarted onion (here ≈ 1 in 10–15 restarts, PoW and intro DoS defenses on or off).',
+        );
+      }
       save();
     }
     await bridge.stop();

@@ -74,7 +74,14 @@ export const configSchema = z.object({
     .int('expected a whole number of worker processes')
     .min(0, 'expected 0 (one per core) or a positive number')
     .max(64, 'expected at most 64 worker processes')
-    .default(1),
+    // 2, from bench/proxy on the 2-core reference machine (wrk -t2 -c50 on loopback, nginx proxy_pass =
+    // 1.0): one process forwards 1 KiB at ≈ 0.55 of nginx's req/s but 1 MiB at only ≈ 0.6–0.7 of its
+    // throughput; two workers reach ≈ 0.6 and ≈ 1.0, p99 within 5 ms either way. The cost: ≈ 0.1 s
+    // more at start (no measurable change in restart-to-reachable time, which tor dominates) and about
+    // 50–100 MB of memory per worker. Not 0 (one per core): in a container with a CPU quota Node
+    // still counts the host's cores. Onion traffic is bound by tor, not by the proxy; and a gateway
+    // with per-request hooks (metering) runs in one process whatever this says.
+    .default(2),
   // --- payments -----------------------------------------------------------------------------
   // The design card's name for the publisher's Stellar secret seed. Never echoed anywhere.
   seed: optionalString.refine((v) => v === undefined || StrKey.isValidEd25519SecretSeed(v), 'expected a Stellar secret seed (S…, 56 characters)'),

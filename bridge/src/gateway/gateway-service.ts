@@ -1,14 +1,14 @@
-import type { IncomingMessage, ServerResponse, Server } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import type { Logger } from '../log/logger.js';
 import type { Health, Service } from '../service.js';
-import { createForwarder } from './forwarder.js';
-import { closeGracefully, createHttpServer, listen } from './listeners.js';
-import { createOnionListener } from './onion-listener.js';
+import { freePort } from '../util/free-port.js';
+import { closeGracefully, listen } from './listeners.js';
+import { createProxyServers } from './proxy-servers.js';
 import { StaticSite } from './static-site.js';
-import { tunnelUpgrade } from './upgrade.js';
 import { probeUpstream } from './upstream-probe.js';
-import { visitorOf, type Visitor } from './visitor.js';
+import type { Visitor } from './visitor.js';
+import { ProxyWorkerPool } from './worker-pool.js';
 
 export interface GatewayOptions {
   /** The web server to front; undefined serves `wwwDir` with the embedded static server. */
@@ -25,11 +25,18 @@ export interface GatewayOptions {
   headerTimeoutMs?: number;
   /** Sees every request with its visitor before it is forwarded (metering hooks in here). */
   onRequest?: (visitor: Visitor, req: IncomingMessage) => void;
+  /**
+   * Proxy processes (PROXY_WORKERS). 1, the default here, forwards in this process. More forks that
+   * many workers that share both ports; this process keeps the health probe. An `onRequest` hook
+   * needs the requests in this process, so it keeps the gateway to one process.
+   */
+  workers?: number;
 }
 
 /**
  * The visitor-facing side of the bridge: the onion listener (reached only by tor, PROXY line
- * first) and the plain HTTP port, both forwarding to the upstream.
+ * first) and the plain HTTP port, both forwarding to the upstream, in this process or in worker
+ * processes (see ProxyWorkerPool).
  */
 export class GatewayService implements Service {
   readonly name = 'gateway';
@@ -39,6 +46,7 @@ export class GatewayService implements Service {
   private onionHttp: Server | undefined;
   private onionTcp: NetServer | undefined;
   private closeForwarder: (() => void) | undefined;
+  private pool: ProxyWorkerPool | undefined;
   private onionPort = 0;
   private boundHttpPort = 0;
   private upstreamUp = false;
@@ -65,48 +73,98 @@ export class GatewayService implements Service {
       this.upstream = await this.site.start();
       log.info(`serving ${this.opts.wwwDir} (no UPSTREAM_URL set)`, { service: this.name });
     }
-    const upstream = this.upstream;
-    const onUpstreamError = (err: Error) => {
-      this.lastUpstreamError = err.message;
-      if (this.upstreamUp) log.warn(`upstream ${upstream.origin} failed: ${err.message}`, { service: this.name });
-      this.upstreamUp = false;
-    };
-
-    const onionForwarder = createForwarder({ upstream, onUpstreamError });
-    const plainForwarder = createForwarder({
-      upstream,
-      onUpstreamError,
-      responseHeaders: (req) => {
-        const onion = this.opts.onionAddress();
-        return onion ? ['Onion-Location', `http://${onion}${req.url ?? '/'}`] : undefined;
-      },
-    });
-    this.closeForwarder = () => {
-      onionForwarder.close();
-      plainForwarder.close();
-    };
-
-    const onUpgradeError = (err: Error) => log.debug(`upgrade tunnel failed: ${err.message}`, { service: this.name });
-    const observe = this.opts.onRequest;
-    const withVisitor = (forward: (req: IncomingMessage, res: ServerResponse) => void) =>
-      observe ? (req: IncomingMessage, res: ServerResponse) => (observe(visitorOf(req.socket), req), forward(req, res)) : forward;
-    this.onionHttp = createHttpServer(withVisitor(onionForwarder.forward));
-    this.onionHttp.on('upgrade', (req, socket, head) => tunnelUpgrade(req, socket as never, head, upstream, onUpgradeError));
-    this.onionTcp = createOnionListener({
-      onConnection: (socket) => this.onionHttp!.emit('connection', socket),
-      headerTimeoutMs: this.opts.headerTimeoutMs,
-      onReject: (reason) => log.debug(`closed an onion connection: ${reason}`, { service: this.name }),
-    });
-    this.onionPort = await listen(this.onionTcp, 0, '127.0.0.1');
-
-    this.plain = createHttpServer(withVisitor(plainForwarder.forward));
-    this.plain.on('upgrade', (req, socket, head) => tunnelUpgrade(req, socket as never, head, upstream, onUpgradeError));
-    this.boundHttpPort = await listen(this.plain, this.opts.httpPort, this.opts.listenHost);
-    log.info(`listening on ${this.opts.listenHost}:${this.boundHttpPort} (plain) and ${this.onionTarget()} (onion, PROXY protocol)`, { service: this.name });
+    let workers = this.opts.workers ?? 1;
+    if (workers > 1 && this.opts.onRequest) {
+      log.info(`forwarding in one process, not ${workers} (PROXY_WORKERS): per-request hooks need every request here`, { service: this.name });
+      workers = 1;
+    }
+    try {
+      if (workers > 1) await this.startWorkers(workers, this.upstream);
+      else await this.startHere(this.upstream);
+    } catch (err) {
+      await this.stop().catch(() => {});
+      throw err;
+    }
 
     await this.probe();
     this.probeTimer = setInterval(() => void this.probe(), 5000);
     this.probeTimer.unref();
+  }
+
+  private upstreamFailed(message: string): void {
+    this.lastUpstreamError = message;
+    if (this.upstreamUp) this.opts.log.warn(`upstream ${this.upstream?.origin} failed: ${message}`, { service: this.name });
+    this.upstreamUp = false;
+  }
+
+  /** One process: the listeners and forwarders run here. */
+  private async startHere(upstream: URL): Promise<void> {
+    const { log } = this.opts;
+    const servers = createProxyServers({
+      upstream,
+      onionAddress: this.opts.onionAddress,
+      onUpstreamError: (err) => this.upstreamFailed(err.message),
+      onUpgradeError: (err) => log.debug(`upgrade tunnel failed: ${err.message}`, { service: this.name }),
+      onReject: (reason) => log.debug(`closed an onion connection: ${reason}`, { service: this.name }),
+      headerTimeoutMs: this.opts.headerTimeoutMs,
+      onRequest: this.opts.onRequest,
+    });
+    this.closeForwarder = servers.closeForwarders;
+    this.onionHttp = servers.onionHttp;
+    this.onionTcp = servers.onionTcp;
+    this.onionPort = await listen(this.onionTcp, 0, '127.0.0.1');
+
+    this.plain = servers.plain;
+    this.boundHttpPort = await listen(this.plain, this.opts.httpPort, this.opts.listenHost);
+    log.info(`listening on ${this.opts.listenHost}:${this.boundHttpPort} (plain) and ${this.onionTarget()} (onion, PROXY protocol)`, { service: this.name });
+  }
+
+  /**
+   * Worker processes share both ports. The ports are chosen here, before any worker starts: tor's
+   * HiddenServicePort needs the onion port, and a restarted worker must come back on the same one.
+   */
+  private async startWorkers(workers: number, upstream: URL): Promise<void> {
+    const { log } = this.opts;
+    for (let attempt = 1; ; attempt++) {
+      const onionPort = await freePort('127.0.0.1');
+      const httpPort = this.opts.httpPort || (await freePort(this.opts.listenHost));
+      const pool = new ProxyWorkerPool({
+        workers,
+        config: {
+          upstream: upstream.href,
+          listenHost: this.opts.listenHost,
+          httpPort,
+          onionPort,
+          headerTimeoutMs: this.opts.headerTimeoutMs,
+          drainMs: this.opts.drainMs ?? 3000,
+        },
+        onionAddress: this.opts.onionAddress,
+        log,
+        onUpstreamError: (message) => this.upstreamFailed(message),
+      });
+      try {
+        await pool.start();
+      } catch (err) {
+        // A port we picked was taken in the meantime: pick again.
+        const msg = (err as Error).message;
+        const ours = msg.includes(`:${onionPort}`) || (!this.opts.httpPort && msg.includes(`:${httpPort}`));
+        if (attempt < 3 && msg.includes('EADDRINUSE') && ours) continue;
+        throw err;
+      }
+      this.pool = pool;
+      this.onionPort = onionPort;
+      this.boundHttpPort = httpPort;
+      break;
+    }
+    log.info(
+      `listening on ${this.opts.listenHost}:${this.boundHttpPort} (plain) and ${this.onionTarget()} (onion, PROXY protocol) in ${workers} proxy workers (pids ${this.pool.pids().join(', ')})`,
+      { service: this.name },
+    );
+  }
+
+  /** The proxy workers' process ids; empty when the gateway runs in one process. */
+  workerPids(): number[] {
+    return this.pool?.pids() ?? [];
   }
 
   private async probe(): Promise<void> {
@@ -120,6 +178,8 @@ export class GatewayService implements Service {
 
   async stop(): Promise<void> {
     clearInterval(this.probeTimer);
+    await this.pool?.stop();
+    this.pool = undefined;
     const drain = this.opts.drainMs ?? 3000;
     const onionHttp = this.onionHttp;
     await Promise.all([
@@ -134,8 +194,9 @@ export class GatewayService implements Service {
 
   health(): Health {
     const upstream = this.upstream?.origin ?? 'none';
+    const workers = this.pool ? { workers: this.pool.pids().length, workerRestarts: this.pool.restarts() } : {};
     return this.upstreamUp
-      ? { ok: true, detail: `upstream ${upstream} reachable`, upstream, upstreamReachable: true }
-      : { ok: false, detail: `upstream ${upstream} not reachable: ${this.lastUpstreamError ?? 'not started'}`, upstream, upstreamReachable: false };
+      ? { ok: true, detail: `upstream ${upstream} reachable`, upstream, upstreamReachable: true, ...workers }
+      : { ok: false, detail: `upstream ${upstream} not reachable: ${this.lastUpstreamError ?? 'not started'}`, upstream, upstreamReachable: false, ...workers };
   }
 }

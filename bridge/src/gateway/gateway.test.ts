@@ -42,10 +42,11 @@ function rawExchange(port: number, data: string, waitMs = 1500): Promise<{ text:
     s.on('error', () => {});
     s.on('close', () => {
       closed = true;
+      clearTimeout(timer);
       resolve({ text, closed });
     });
     s.write(data);
-    setTimeout(() => {
+    const timer = setTimeout(() => {
       s.destroy();
       resolve({ text, closed });
     }, waitMs);

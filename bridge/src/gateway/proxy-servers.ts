@@ -1,0 +1,75 @@
+import type { IncomingMessage, ServerResponse, Server } from 'node:http';
+import type { Server as NetServer } from 'node:net';
+import { createForwarder } from './forwarder.js';
+import { createHttpServer } from './listeners.js';
+import { createOnionListener } from './onion-listener.js';
+import { tunnelUpgrade } from './upgrade.js';
+import { visitorOf, type Visitor } from './visitor.js';
+
+// This file, and everything it imports, also runs in the proxy worker processes, straight from the
+// TypeScript source under jest (Node's type stripping): erasable TypeScript only, no parameter
+// properties or enums.
+
+export interface ProxyServersOptions {
+  upstream: URL;
+  /** The onion address once known, for the Onion-Location header on the plain port. */
+  onionAddress: () => string | undefined;
+  onUpstreamError: (err: Error) => void;
+  onUpgradeError: (err: Error) => void;
+  /** A connection to the onion listener was closed for a bad or missing PROXY line. */
+  onReject: (reason: string) => void;
+  /** How long a new onion connection may take to send its PROXY line. */
+  headerTimeoutMs?: number;
+  /** Sees every request with its visitor before it is forwarded (metering hooks in here). */
+  onRequest?: (visitor: Visitor, req: IncomingMessage) => void;
+}
+
+export interface ProxyServers {
+  /** The plain HTTP port's server (not listening yet). */
+  plain: Server;
+  /** The loopback listener tor's HiddenServicePort points at (not listening yet). */
+  onionTcp: NetServer;
+  /** The HTTP server behind onionTcp; it never listens itself. */
+  onionHttp: Server;
+  /** Drops the upstream connection pools. */
+  closeForwarders(): void;
+}
+
+/**
+ * The proxy's servers, wired to the forwarders: the same code in the single-process gateway and in
+ * each proxy worker process.
+ */
+export function createProxyServers(o: ProxyServersOptions): ProxyServers {
+  const { upstream, onUpstreamError } = o;
+  const onionForwarder = createForwarder({ upstream, onUpstreamError });
+  const plainForwarder = createForwarder({
+    upstream,
+    onUpstreamError,
+    responseHeaders: (req) => {
+      const onion = o.onionAddress();
+      return onion ? ['Onion-Location', `http://${onion}${req.url ?? '/'}`] : undefined;
+    },
+  });
+  const observe = o.onRequest;
+  const withVisitor = (forward: (req: IncomingMessage, res: ServerResponse) => void) =>
+    observe ? (req: IncomingMessage, res: ServerResponse) => (observe(visitorOf(req.socket), req), forward(req, res)) : forward;
+
+  const onionHttp = createHttpServer(withVisitor(onionForwarder.forward));
+  onionHttp.on('upgrade', (req, socket, head) => tunnelUpgrade(req, socket as never, head, upstream, o.onUpgradeError));
+  const onionTcp = createOnionListener({
+    onConnection: (socket) => onionHttp.emit('connection', socket),
+    headerTimeoutMs: o.headerTimeoutMs,
+    onReject: o.onReject,
+  });
+  const plain = createHttpServer(withVisitor(plainForwarder.forward));
+  plain.on('upgrade', (req, socket, head) => tunnelUpgrade(req, socket as never, head, upstream, o.onUpgradeError));
+  return {
+    plain,
+    onionTcp,
+    onionHttp,
+    closeForwarders: () => {
+      onionForwarder.close();
+      plainForwarder.close();
+    },
+  };
+}

@@ -1,0 +1,65 @@
+// A proxy worker process (PROXY_WORKERS > 1), forked by ProxyWorkerPool through node:cluster. It
+// runs the same servers and forwarder as the single-process gateway; node:cluster shares the plain
+// port and the onion listener's port between the workers. The primary keeps the health probe.
+//
+// Runs straight from the TypeScript source under jest (type stripping): erasable TypeScript only.
+import { closeGracefully, listen } from './listeners.js';
+import { createProxyServers } from './proxy-servers.js';
+import type { ToPrimary, ToWorker, WorkerConfig } from './worker-protocol.js';
+
+const config = JSON.parse(process.env.TORPLUS_PROXY_WORKER ?? 'null') as WorkerConfig | null;
+if (!config || typeof process.send !== 'function') {
+  process.stderr.write('proxy-worker: start the bridge instead; this file runs as its worker process\n');
+  process.exit(2);
+}
+
+function send(m: ToPrimary): void {
+  if (process.connected) process.send!(m);
+}
+
+// The primary is gone (exited, crashed or was killed): so are we.
+process.on('disconnect', () => process.exit(0));
+
+let onionAddress = config.onionAddress;
+let lastErrorSentAt = 0;
+const servers = createProxyServers({
+  upstream: new URL(config.upstream),
+  onionAddress: () => onionAddress,
+  onUpstreamError: (err) => {
+    // The primary probes the upstream itself; this only gives its health a reason, at most once a second.
+    const now = Date.now();
+    if (now - lastErrorSentAt < 1000) return;
+    lastErrorSentAt = now;
+    send({ t: 'upstream-error', message: err.message });
+  },
+  onUpgradeError: (err) => send({ t: 'log', level: 'debug', message: `upgrade tunnel failed: ${err.message}` }),
+  onReject: (reason) => send({ t: 'log', level: 'debug', message: `closed an onion connection: ${reason}` }),
+  headerTimeoutMs: config.headerTimeoutMs,
+});
+
+let stopping = false;
+async function stop(drainMs: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  await Promise.all([closeGracefully(servers.plain, drainMs), closeGracefully(servers.onionTcp, drainMs)]);
+  servers.onionHttp.closeAllConnections();
+  servers.closeForwarders();
+  process.exit(0);
+}
+
+process.on('message', (m: ToWorker) => {
+  if (m.t === 'onion-address') onionAddress = m.address;
+  else if (m.t === 'stop') void stop(m.drainMs);
+});
+// SIGTERM/SIGINT reach the whole process group on Ctrl-C: the primary decides when we stop.
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => void stop(config.drainMs));
+
+try {
+  const onionPort = await listen(servers.onionTcp, config.onionPort, '127.0.0.1');
+  const httpPort = await listen(servers.plain, config.httpPort, config.listenHost);
+  send({ t: 'ready', onionPort, httpPort });
+} catch (err) {
+  send({ t: 'failed', message: (err as Error).message });
+  process.exit(1);
+}

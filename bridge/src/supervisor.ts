@@ -9,6 +9,9 @@ import { adminRouter } from './gateway/api/admin-routes.js';
 import { loadAdminToken } from './gateway/api/admin-token.js';
 import { paymentsRouter } from './gateway/api/payments-routes.js';
 import { Meter, type PaymentPort } from './gateway/meter/meter.js';
+import { createVisitorMeter } from './gateway/meter/visitor-meter.js';
+import type { Visitor } from './gateway/visitor.js';
+import type { IncomingMessage } from 'node:http';
 import { PaymentsService } from './payments/payments-service.js';
 
 export interface SupervisorOptions {
@@ -51,12 +54,22 @@ export class Supervisor {
       onionAddress: () => this.onionAddress(),
       log,
       workers: config.proxyWorkers,
+      meter: config.payments.seed
+        ? createVisitorMeter({
+            meter: this.meter,
+            paymentUrl: (visitor, req, id) => this.paymentUrl(visitor, req, id),
+            requestJson: (r) => this.payments.requestJson(r),
+          })
+        : undefined,
     });
     this.tor = new TorService({
       torBin: config.tor.bin,
       torDir: config.paths.tor,
       // The gateway's onion listener has an ephemeral port, known once it listens.
-      ports: () => [{ virtualPort: 80, target: this.gateway.onionTarget() }],
+      ports: () => [
+        { virtualPort: 80, target: this.gateway.onionTarget() },
+        { virtualPort: 8000, target: this.api.onionTarget() },
+      ],
       extraConfigFile: config.tor.extraConfigFile,
       powDefense: config.tor.powDefense,
       introDosDefense: config.tor.introDosDefense,
@@ -83,6 +96,15 @@ export class Supervisor {
     };
   }
 
+  /** The payment request's URL as this visitor can reach it: the onion's port 8000, or API_PORT. */
+  private paymentUrl(visitor: Visitor, req: IncomingMessage, id: string): string {
+    const path = `/v1/payment-requests/${id}`;
+    const onion = this.onionAddress();
+    if (visitor.kind === 'circuit' && onion) return `http://${onion}:8000${path}`;
+    const host = (req.headers.host ?? '127.0.0.1').replace(/:\d+$/, '');
+    return `http://${host}:${this.api.port() || this.opts.config.apiPort}${path}`;
+  }
+
   private onionAddress(): string | undefined {
     try {
       return this.tor.onionAddress();
@@ -94,9 +116,9 @@ export class Supervisor {
   async start(signal?: AbortSignal): Promise<void> {
     const { log } = this.opts;
     await this.startService(this.gateway, signal);
-    await this.startService(this.tor, signal);
     await this.startPayments(signal);
     await this.startService(this.api, signal);
+    await this.startService(this.tor, signal);
     log.info(`onion address ${this.tor.onionAddress()}; waiting for tor to publish it`);
   }
 

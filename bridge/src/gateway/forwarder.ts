@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { connect, type Socket } from 'node:net';
 import { filterRawHeaders } from './headers.js';
+import { Pacer, type RequestMeter } from './meter/pacer.js';
 
 export interface ForwarderOptions {
   upstream: URL;
@@ -13,6 +14,8 @@ export interface ForwarderOptions {
   maxSockets?: number;
   /** Idle keep-alive connections kept for reuse. Default 64. */
   maxFreeSockets?: number;
+  /** Meters each request's visitor: counting, payment headers, 402, throttling. */
+  meter?: (req: IncomingMessage) => RequestMeter | undefined;
 }
 
 export type Forward = (req: IncomingMessage, res: ServerResponse) => void;
@@ -78,13 +81,19 @@ class Exchange {
   waitingDrain = false;
   readonly onResDrain = (): void => {
     this.waitingDrain = false;
-    this.conn?.socket.resume();
+    if (!this.pacerPaused) this.conn?.socket.resume();
   };
   readonly onReqData = (chunk: Buffer): void => this.bodyChunk(chunk);
+  readonly meter: RequestMeter | undefined;
+  /** Throttling for a metered visitor; set on the first body byte. */
+  private pacer: Pacer | undefined;
+  /** The upstream finished while the pacer still held throttled bytes. */
+  private completeWhenPaced = false;
   readonly onReqEnd = (): void => this.bodyEnd();
   readonly onUpDrain = (): void => void this.req.resume();
 
-  constructor(fw: Forwarder, req: IncomingMessage, res: ServerResponse, head: string, body: BodyFraming, attempt: number) {
+  constructor(fw: Forwarder, req: IncomingMessage, res: ServerResponse, head: string, body: BodyFraming, attempt: number, meter?: RequestMeter) {
+    this.meter = meter;
     this.fw = fw;
     this.req = req;
     this.res = res;
@@ -149,11 +158,28 @@ class Exchange {
     const headers = filterRawHeaders(raw, 'response');
     const extra = this.fw.opts.responseHeaders?.(this.req);
     if (extra) for (const h of extra) headers.push(h);
+    const pay = this.meter?.headers();
+    if (pay) for (const h of pay) headers.push(h);
     this.res.writeHead(statusCode, statusMessage, headers);
     return this.isHead ? 1 : 0; // 1: a response to HEAD has no body, whatever its Content-Length says
   }
 
   bodyData(chunk: Buffer): void {
+    const m = this.meter;
+    if (m) {
+      this.pacer ??= new Pacer(
+        m,
+        (b) => this.writeBody(b),
+        (paused) => this.pauseForPacer(paused),
+        () => this.completeWhenPaced && this.complete(),
+      );
+      return this.pacer.push(chunk);
+    }
+    this.writeBody(chunk);
+  }
+
+  private writeBody(chunk: Buffer): void {
+    if (this.res.destroyed) return;
     if (!this.res.write(chunk) && !this.waitingDrain) {
       // The visitor reads slower than the upstream sends: stop reading the upstream until it drains.
       this.waitingDrain = true;
@@ -162,9 +188,23 @@ class Exchange {
     }
   }
 
+  private pacerPaused = false;
+  private pauseForPacer(paused: boolean): void {
+    this.pacerPaused = paused;
+    const s = this.conn?.socket;
+    if (!s || s.destroyed) return;
+    if (paused) s.pause();
+    else if (!this.waitingDrain) s.resume();
+  }
+
   /** The upstream response is complete. */
   complete(): void {
     if (!this.headersSeen) return; // the end of a 1xx; the real response follows
+    if (this.pacer && !this.pacer.idle()) {
+      // Throttled bytes still queued: end the visitor's response once they are out.
+      this.completeWhenPaced = true;
+      return;
+    }
     this.done = true;
     this.res.off('close', this.onResClose);
     this.res.off('drain', this.onResDrain);
@@ -183,6 +223,7 @@ class Exchange {
   fail(err: Error): void {
     if (this.done) return;
     this.done = true;
+    this.pacer?.cancel();
     this.stopBody();
     this.res.off('close', this.onResClose);
     this.res.off('drain', this.onResDrain);
@@ -190,7 +231,7 @@ class Exchange {
     if (res.destroyed) return;
     // A pooled connection the upstream closed while idle: retry a safe request once.
     if (this.attempt === 0 && this.conn?.reused && !this.gotBytes && this.body === 'none' && RETRYABLE.has(req.method ?? '')) {
-      return this.fw.dispatch(new Exchange(this.fw, req, res, this.head, this.body, 1));
+      return this.fw.dispatch(new Exchange(this.fw, req, res, this.head, this.body, 1, this.meter));
     }
     this.fw.opts.onUpstreamError?.(err);
     if (!res.headersSent) {
@@ -207,6 +248,7 @@ class Exchange {
   private visitorClosed(): void {
     if (this.done || this.res.writableFinished) return;
     this.done = true;
+    this.pacer?.cancel();
     this.stopBody();
     this.conn?.socket.destroy();
     if (!this.conn) this.fw.unqueue(this);
@@ -322,6 +364,14 @@ class Forwarder {
   }
 
   forward(req: IncomingMessage, res: ServerResponse): void {
+    const meter = this.opts.meter?.(req);
+    const due = meter?.paymentRequired();
+    if (due) {
+      // The visitor asked for 402 rather than a throttled body. Its request body is not wanted.
+      res.writeHead(402, { ...due.headers, 'content-length': Buffer.byteLength(due.body) });
+      res.end(due.body);
+      return;
+    }
     const raw = req.rawHeaders;
     const headers = filterRawHeaders(raw, 'request');
     let head = `${req.method} ${req.url} HTTP/1.1\r\n`;
@@ -341,7 +391,7 @@ class Forwarder {
       const cl = req.headers['content-length'];
       if (cl !== undefined && cl !== '0') body = 'length';
     }
-    this.dispatch(new Exchange(this, req, res, head + '\r\n', body, 0));
+    this.dispatch(new Exchange(this, req, res, head + '\r\n', body, 0, meter));
   }
 
   dispatch(ex: Exchange): void {

@@ -5,6 +5,7 @@ import type { Health, Service } from '../service.js';
 import { freePort } from '../util/free-port.js';
 import { closeGracefully, listen } from './listeners.js';
 import { createProxyServers } from './proxy-servers.js';
+import type { RequestMeter } from './meter/pacer.js';
 import { StaticSite } from './static-site.js';
 import { probeUpstream } from './upstream-probe.js';
 import type { Visitor } from './visitor.js';
@@ -25,6 +26,8 @@ export interface GatewayOptions {
   headerTimeoutMs?: number;
   /** Sees every request with its visitor before it is forwarded (metering hooks in here). */
   onRequest?: (visitor: Visitor, req: IncomingMessage) => void;
+  /** Meters each request's visitor (payments); like onRequest, it keeps forwarding in this process. */
+  meter?: (req: IncomingMessage, visitor: Visitor) => RequestMeter;
   /**
    * Proxy processes (PROXY_WORKERS). 1, the default here, forwards in this process. More forks that
    * many workers that share both ports; this process keeps the health probe. An `onRequest` hook
@@ -74,7 +77,7 @@ export class GatewayService implements Service {
       log.info(`serving ${this.opts.wwwDir} (no UPSTREAM_URL set)`, { service: this.name });
     }
     let workers = this.opts.workers ?? 1;
-    if (workers > 1 && this.opts.onRequest) {
+    if (workers > 1 && (this.opts.onRequest || this.opts.meter)) {
       log.info(`forwarding in one process, not ${workers} (PROXY_WORKERS): per-request hooks need every request here`, { service: this.name });
       workers = 1;
     }
@@ -108,6 +111,7 @@ export class GatewayService implements Service {
       onReject: (reason) => log.debug(`closed an onion connection: ${reason}`, { service: this.name }),
       headerTimeoutMs: this.opts.headerTimeoutMs,
       onRequest: this.opts.onRequest,
+      meter: this.opts.meter,
     });
     this.closeForwarder = servers.closeForwarders;
     this.onionHttp = servers.onionHttp;

@@ -5,6 +5,7 @@ import { createHttpServer } from './listeners.js';
 import { createOnionListener } from './onion-listener.js';
 import { tunnelUpgrade } from './upgrade.js';
 import { visitorOf, type Visitor } from './visitor.js';
+import type { RequestMeter } from './meter/pacer.js';
 
 // This file, and everything it imports, also runs in the proxy worker processes, straight from the
 // TypeScript source under jest (Node's type stripping): erasable TypeScript only, no parameter
@@ -22,6 +23,8 @@ export interface ProxyServersOptions {
   headerTimeoutMs?: number;
   /** Sees every request with its visitor before it is forwarded (metering hooks in here). */
   onRequest?: (visitor: Visitor, req: IncomingMessage) => void;
+  /** Meters each request's visitor (payments). */
+  meter?: (req: IncomingMessage, visitor: Visitor) => RequestMeter;
 }
 
 export interface ProxyServers {
@@ -41,10 +44,13 @@ export interface ProxyServers {
  */
 export function createProxyServers(o: ProxyServersOptions): ProxyServers {
   const { upstream, onUpstreamError } = o;
-  const onionForwarder = createForwarder({ upstream, onUpstreamError });
+  const visitorMeter = o.meter;
+  const meter = visitorMeter ? (req: IncomingMessage) => visitorMeter(req, visitorOf(req.socket)) : undefined;
+  const onionForwarder = createForwarder({ upstream, onUpstreamError, meter });
   const plainForwarder = createForwarder({
     upstream,
     onUpstreamError,
+    meter,
     responseHeaders: (req) => {
       const onion = o.onionAddress();
       return onion ? ['Onion-Location', `http://${onion}${req.url ?? '/'}`] : undefined;

@@ -1,5 +1,7 @@
 import express, { type Express, type Router } from 'express';
 import { createServer, type Server } from 'node:http';
+import type { Server as NetServer } from 'node:net';
+import { createOnionListener } from '../onion-listener.js';
 import type { Logger } from '../../log/logger.js';
 import type { Health, Service } from '../../service.js';
 import { closeGracefully, hardenServer, listen } from '../listeners.js';
@@ -22,7 +24,9 @@ export class ApiService implements Service {
   readonly name = 'api';
   private readonly app: Express = express();
   private server: Server | undefined;
+  private onion: NetServer | undefined;
   private boundPort = 0;
+  private onionPort = 0;
 
   constructor(private readonly opts: ApiOptions) {
     this.app.disable('x-powered-by');
@@ -44,18 +48,26 @@ export class ApiService implements Service {
     return this.boundPort;
   }
 
+  /** Where tor's HiddenServicePort 8000 points: the API on the onion, behind tor's PROXY line. */
+  onionTarget(): string {
+    return `127.0.0.1:${this.onionPort}`;
+  }
+
   async start(): Promise<void> {
     this.app.use((_req, res) => res.status(404).json({ error: 'not_found', message: 'no such endpoint; see /openapi.json' }));
     this.app.use(errorHandler((m) => this.opts.log.error(m, { service: this.name })));
     const server = hardenServer(createServer(this.app));
     this.server = server;
     this.boundPort = await listen(server, this.opts.port, this.opts.host);
+    this.onion = createOnionListener({ onConnection: (socket) => server.emit('connection', socket) });
+    this.onionPort = await listen(this.onion, 0, '127.0.0.1');
     this.opts.log.info(`API listening on ${this.opts.host}:${this.boundPort}`, { service: this.name });
   }
 
   async stop(): Promise<void> {
+    if (this.onion) await closeGracefully(this.onion, 1000);
     if (this.server) await closeGracefully(this.server, 1000);
-    this.server = undefined;
+    this.server = this.onion = undefined;
   }
 
   health(): Health {

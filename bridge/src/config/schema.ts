@@ -93,7 +93,7 @@ export const configSchema = z.object({
   GRACE_SECONDS: whole('seconds', 10),
   THROTTLE_BYTES_PER_SEC: whole('bytes per second', 32 * 1024, 1024),
   PRICE_PER_MIB: xlm('0.001'),
-  PAYMENT_MIB: whole('MiB', 100, 1),
+  PAYMENT_MIB: whole('MiB', 10, 1),
   PAYMENT_REQUEST_TTL_SECONDS: whole('seconds', 900, 30),
   TAB_SETTLE_SECONDS: whole('seconds', 60, 1),
   TAB_MAX_UNSETTLED: xlm('1'),

@@ -95,7 +95,7 @@ export const configSchema = z.object({
   PRICE_PER_MIB: xlm('0.001'),
   PAYMENT_MIB: whole('MiB', 10, 1),
   PAYMENT_REQUEST_TTL_SECONDS: whole('seconds', 900, 30),
-  TAB_SETTLE_SECONDS: whole('seconds', 60, 1),
+  TAB_SETTLE_SECONDS: whole('seconds', 10, 1),
   TAB_MAX_UNSETTLED: xlm('1'),
   ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, 'expected at least 16 characters'),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug'], { error: 'expected error, warn, info or debug' }).default('info'),

@@ -231,6 +231,7 @@ function startBridge({ dir, torDir, torExtraConfig, httpPort, apiPort, upstreamP
     PROXY_WORKERS: String(workers),
   };
   const child = spawn(process.execPath, [CLI, 'start'], { cwd: dir, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.once('error', (err) => console.error(`bridge: ${err.message}`)); // 'exit' follows; waiters fail on it
   livePids.set(child.pid, 'SIGKILL');
   const out = createWriteStream(logFile, { flags: 'a' });
   let onion;
@@ -302,6 +303,7 @@ async function startClientTor(net, dir, name) {
     [`DataDirectory ${dataDir}`, `SocksPort 127.0.0.1:${socksPort}`, `__OwningControllerProcess ${process.pid}`, 'Log notice stdout', net.joinConfig.trim(), ''].join('\n'),
   );
   const child = spawn('tor', ['--defaults-torrc', join(dataDir, 'empty-defaults'), '-f', join(dataDir, 'torrc')], { stdio: ['ignore', 'pipe', 'ignore'] });
+  child.once('error', (err) => console.error(`client tor ${name}: ${err.message}`));
   livePids.set(child.pid, 'SIGKILL');
   const exited = new Promise((r) => child.once('exit', () => (livePids.delete(child.pid), r())));
   const stop = async () => {

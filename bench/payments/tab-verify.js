@@ -21,7 +21,7 @@ import { verify as edVerify } from 'node:crypto';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SRC = join(ROOT, 'bridge', 'src', 'payments');
-await import(pathToFileURL(join(SRC, 'test-support', 'ts-resolve.mjs')).href);
+await import(pathToFileURL(join(ROOT, 'bridge', 'test', 'support', 'ts-resolve.mjs')).href);
 
 const { Keypair, TransactionBuilder } = await import('@stellar/stellar-sdk');
 const { verifyTabTransaction, ed25519Key } = await import(pathToFileURL(join(SRC, 'verify.ts')).href);

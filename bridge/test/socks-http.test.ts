@@ -1,93 +1,10 @@
-// socksGet / socksRequest / waitForOnion against a hand-written SOCKS5 stand-in (no tor involved).
+// socksGet / socksRequest / waitForOnion against the SOCKS5 stand-in of support/socks-stand-in.ts (no tor involved).
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { socksGet, socksRequest } from '../src/devnet/socks-http.js';
 import { waitForOnion } from '../src/devnet/tornet.js';
 import { freePort, freePorts } from '../src/util/free-port.js';
-
-type Behaviour = 'connect' | 'reject' | 'hang';
-
-/** A minimal SOCKS5 server (no auth, CONNECT only) that sends every stream to one local HTTP server. */
-class SocksStandIn {
-  readonly server: net.Server;
-  /** [address type, host] of each CONNECT request. */
-  readonly requests: Array<{ atyp: number; host: string; port: number }> = [];
-  /** Behaviour for the next requests, consumed in order; then `fallback`. */
-  script: Behaviour[] = [];
-  fallback: Behaviour = 'connect';
-  private readonly sockets = new Set<net.Socket>();
-
-  constructor(private readonly targetPort: number) {
-    this.server = net.createServer((s) => this.handle(s));
-  }
-
-  async listen(): Promise<number> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    return (this.server.address() as AddressInfo).port;
-  }
-
-  async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private handle(client: net.Socket): void {
-    this.sockets.add(client);
-    client.on('close', () => this.sockets.delete(client));
-    client.on('error', () => {});
-    let buf = Buffer.alloc(0);
-    let phase: 'greeting' | 'request' | 'done' = 'greeting';
-    const onData = (chunk: Buffer): void => {
-      buf = Buffer.concat([buf, chunk]);
-      if (phase === 'greeting') {
-        if (buf.length < 2 || buf.length < 2 + buf[1]!) return;
-        expect(buf[0]).toBe(5);
-        buf = buf.subarray(2 + buf[1]!);
-        client.write(Buffer.from([5, 0]));
-        phase = 'request';
-      }
-      if (phase === 'request') {
-        if (buf.length < 5) return;
-        const atyp = buf[3]!;
-        let host: string;
-        let end: number;
-        if (atyp === 3) {
-          end = 5 + buf[4]! + 2;
-          if (buf.length < end) return;
-          host = buf.subarray(5, 5 + buf[4]!).toString('latin1');
-        } else if (atyp === 1) {
-          end = 4 + 4 + 2;
-          if (buf.length < end) return;
-          host = [...buf.subarray(4, 8)].join('.');
-        } else {
-          client.destroy();
-          return;
-        }
-        const port = buf.readUInt16BE(end - 2);
-        const rest = buf.subarray(end);
-        phase = 'done';
-        client.off('data', onData);
-        this.requests.push({ atyp, host, port });
-        const behaviour = this.script.shift() ?? this.fallback;
-        if (behaviour === 'hang') return;
-        if (behaviour === 'reject') {
-          // 0x04: host unreachable, what tor answers when it cannot reach an onion.
-          client.end(Buffer.from([5, 4, 0, 1, 0, 0, 0, 0, 0, 0]));
-          return;
-        }
-        const upstream = net.connect(this.targetPort, '127.0.0.1', () => {
-          client.write(Buffer.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 0]));
-          if (rest.length) upstream.write(rest);
-          client.pipe(upstream);
-          upstream.pipe(client);
-        });
-        upstream.on('error', () => client.destroy());
-        this.sockets.add(upstream);
-      }
-    };
-    client.on('data', onData);
-  }
-}
+import { SocksStandIn } from './support/socks-stand-in.js';
 
 describe('socks-http over a SOCKS5 stand-in', () => {
   const big = Buffer.alloc(3 * 1024 * 1024, 7);
@@ -111,7 +28,8 @@ describe('socks-http over a SOCKS5 stand-in', () => {
       }
     });
     await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
-    socks = new SocksStandIn((web.address() as AddressInfo).port);
+    const webPort = (web.address() as AddressInfo).port;
+    socks = new SocksStandIn(() => webPort);
     socksPort = await socks.listen();
   });
 
@@ -126,6 +44,11 @@ describe('socks-http over a SOCKS5 stand-in', () => {
     socks.fallback = 'connect';
   });
 
+  afterEach(() => {
+    // Every client greeted in SOCKS5 (version 5).
+    expect(socks.errors).toEqual([]);
+  });
+
   test('GET passes the host name unresolved and returns status, headers and body', async () => {
     const onion = `${'a'.repeat(56)}.onion`;
     const r = await socksGet(`http://${onion}/path?q=1`, { socksPort, headers: { 'x-test': 'yes' } });
@@ -134,7 +57,7 @@ describe('socks-http over a SOCKS5 stand-in', () => {
     expect(r.headers['content-type']).toBe('text/plain');
     expect(r.firstByteMs).toBeGreaterThan(0);
     expect(r.totalMs).toBeGreaterThanOrEqual(r.firstByteMs);
-    expect(socks.requests.at(-1)).toEqual({ atyp: 3, host: onion, port: 80 });
+    expect(socks.connects.at(-1)).toEqual({ atyp: 3, host: onion, port: 80 });
     const last = seen.at(-1)!;
     expect(last.host).toBe(onion);
     expect(last.headers['x-test']).toBe('yes');
@@ -144,7 +67,7 @@ describe('socks-http over a SOCKS5 stand-in', () => {
     const r = await socksGet('http://example.test:8080/missing', { socksPort });
     expect(r.status).toBe(404);
     expect(r.body.toString()).toBe('nope');
-    expect(socks.requests.at(-1)).toEqual({ atyp: 3, host: 'example.test', port: 8080 });
+    expect(socks.connects.at(-1)).toEqual({ atyp: 3, host: 'example.test', port: 8080 });
     expect(seen.at(-1)!.host).toBe('example.test:8080');
   });
 

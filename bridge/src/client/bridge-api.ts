@@ -250,6 +250,15 @@ export function parseJson(body: Buffer, what: string): unknown {
   }
 }
 
+/** `body` parsed as JSON, or undefined if it is not JSON (for error and 402 bodies, which may be anything). */
+export function jsonOrUndefined(body: Buffer): unknown {
+  try {
+    return JSON.parse(body.toString('utf8')) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Validates `json` with `schema`, or throws a BridgeApiError naming the first problem. */
 export function validate<T>(schema: z.ZodType<T>, json: unknown, what: string): T {
   const r = schema.safeParse(json);
@@ -333,13 +342,7 @@ export class BridgeApi {
     const status = res.statusCode ?? 0;
     const what = `${method} ${new URL(url).pathname}`;
     if (status >= 200 && status < 300) return parseJson(text, what);
-    let json: unknown;
-    try {
-      json = JSON.parse(text.toString('utf8'));
-    } catch {
-      json = undefined;
-    }
-    const err = ErrorBody.safeParse(json);
+    const err = ErrorBody.safeParse(jsonOrUndefined(text));
     if (err.success) {
       throw new BridgeApiError(status, err.data.error, printable(`${what}: ${err.data.message ?? err.data.error}`), err.data.retryAfterSeconds);
     }

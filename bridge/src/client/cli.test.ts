@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Keypair } from '@stellar/stellar-sdk';
+import { SocksStandIn } from '../../test/support/socks-stand-in.js';
 import { startLedger, type LedgerHandle } from '../devnet/ledger/ledger.js';
 import { PaymentsService } from '../payments/payments-service.js';
 import { capturingLogger, testConfig } from '../payments/test-support/fixtures.js';
@@ -15,11 +16,10 @@ import { main, parseCommand, redactor, summaryLine, type Io } from './cli.js';
 import { BudgetExhaustedError, ClientError, UsageError } from './errors.js';
 import type { FetchOptions, FetchResult } from './fetcher.js';
 import { MockBridge } from './test-support/mock-bridge.js';
-import { SocksStandIn } from './test-support/socks-stand-in.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CLI = join(HERE, 'cli.ts');
-const HOOK = join(HERE, 'test-support', 'ts-resolve.mjs');
+const HOOK = join(HERE, '..', '..', 'test', 'support', 'ts-resolve.mjs');
 const ONION = `${'c'.repeat(56)}.onion`;
 const URL_OK = `http://${ONION}/file`;
 

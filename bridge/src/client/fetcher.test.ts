@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Keypair, Networks } from '@stellar/stellar-sdk';
+import { SocksStandIn } from '../../test/support/socks-stand-in.js';
 import { startLedger, type LedgerHandle } from '../devnet/ledger/ledger.js';
 import { HorizonClient } from '../payments/horizon.js';
 import { PaymentsService } from '../payments/payments-service.js';
@@ -14,7 +15,6 @@ import { BudgetExhaustedError, PaymentFailedError } from './errors.js';
 import { fetchWithPayment, parseContentRange, validatorOf, type FetchOptions, type FetchResult } from './fetcher.js';
 import type { LedgerApi } from './payer.js';
 import { MockBridge, type MockBridgeOptions } from './test-support/mock-bridge.js';
-import { SocksStandIn } from './test-support/socks-stand-in.js';
 
 const ONION = `${'b'.repeat(56)}.onion`;
 const KIB = 1024;

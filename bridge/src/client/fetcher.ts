@@ -32,6 +32,7 @@ import {
   BridgeApiError,
   HEADER_PAYMENT_REQUEST,
   HEADER_SESSION,
+  jsonOrUndefined,
   PaymentRequestSchema,
   printable,
   type PaymentRequestInfo,
@@ -477,13 +478,7 @@ class Download {
     if (this.lastPaymentAt > sentAt) return 'stale';
     const requestUrl = header(headers, HEADER_PAYMENT_REQUEST)?.trim();
     let request: PaymentRequestInfo | undefined;
-    let json: unknown;
-    try {
-      json = JSON.parse(body.toString('utf8'));
-    } catch {
-      json = undefined;
-    }
-    const parsed = PaymentRequestSchema.safeParse(json);
+    const parsed = PaymentRequestSchema.safeParse(jsonOrUndefined(body));
     if (parsed.success) request = parsed.data;
     if (!requestUrl) {
       throw new PaymentFailedError(`${this.url}: HTTP 402 without a TorPlus-Payment-Request header (not a TorPlus bridge?)`);

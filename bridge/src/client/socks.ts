@@ -4,19 +4,21 @@
 // Unlike devnet/socks-http.ts this sends SOCKS5 username/password credentials when given: tor's SocksPort
 // isolates streams by credentials (IsolateSOCKSAuth is on by default), so one random pair per download
 // keeps all of its streams (content, probes, payment API calls) on one circuit of their own, which is the
-// visitor the bridge meters.
+// visitor the bridge meters. The stream and request plumbing is util/http-stream.ts, shared with devnet.
 import { randomBytes } from 'node:crypto';
-import http, { type IncomingMessage } from 'node:http';
-import net from 'node:net';
-import { SocksClient } from 'socks';
+import type { IncomingMessage } from 'node:http';
+import type net from 'node:net';
+import {
+  abortReason,
+  destroyOnAbort,
+  openStream,
+  parseHttpUrl,
+  sendHttpRequest,
+  type ParsedHttpUrl,
+  type SocksProxy,
+} from '../util/http-stream.js';
 
-export interface SocksProxy {
-  host: string;
-  port: number;
-  /** SOCKS5 username/password: tor uses them for stream isolation only (any value is accepted). */
-  username?: string;
-  password?: string;
-}
+export { parseHttpUrl, type ParsedHttpUrl, type SocksProxy };
 
 /** How requests leave this process: through a SOCKS5 proxy (tor), or a direct TCP connection. */
 export type Transport = { socks: SocksProxy } | { direct: true };
@@ -39,63 +41,15 @@ export function isolationCredentials(): { username: string; password: string } {
   return { username: `torplus-${randomBytes(6).toString('hex')}`, password: randomBytes(6).toString('hex') };
 }
 
-export interface ParsedHttpUrl {
-  host: string;
-  port: number;
-  path: string;
-  hostHeader: string;
-}
-
-export function parseHttpUrl(url: string): ParsedHttpUrl {
-  const u = new URL(url);
-  if (u.protocol !== 'http:') throw new Error(`only http:// URLs are supported (got ${u.protocol})`);
-  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  return { host, port: u.port ? Number(u.port) : 80, path: `${u.pathname}${u.search}` || '/', hostHeader: u.host };
-}
-
-function reasonOf(signal: AbortSignal): Error {
-  const r: unknown = signal.reason;
-  return r instanceof Error ? r : new Error(String(r ?? 'aborted'));
-}
-
 /** Opens a TCP stream to host:port, through the SOCKS proxy if one is configured. */
-async function openStream(target: ParsedHttpUrl, transport: Transport, timeoutMs: number, signal: AbortSignal): Promise<net.Socket> {
+async function connect(target: ParsedHttpUrl, transport: Transport, timeoutMs: number, signal: AbortSignal): Promise<net.Socket> {
   const proxy = 'socks' in transport ? transport.socks : undefined;
-  const socket = proxy ? net.connect({ host: proxy.host, port: proxy.port }) : net.connect({ host: target.host, port: target.port });
-  const onAbort = (): void => {
-    socket.destroy(reasonOf(signal));
-  };
-  signal.addEventListener('abort', onAbort, { once: true });
   try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', () => {
-        socket.off('error', reject);
-        resolve();
-      });
-      socket.once('error', reject);
-    });
-    if (proxy) {
-      await SocksClient.createConnection({
-        proxy: {
-          host: proxy.host,
-          port: proxy.port,
-          type: 5,
-          ...(proxy.username !== undefined ? { userId: proxy.username, password: proxy.password ?? '' } : {}),
-        },
-        command: 'connect',
-        destination: { host: target.host, port: target.port },
-        timeout: timeoutMs + 1_000,
-        existing_socket: socket,
-      });
-    }
-    return socket;
+    return await openStream(target, proxy, { timeoutMs, signal });
   } catch (err) {
-    socket.destroy();
-    if (signal.aborted) throw reasonOf(signal);
+    if (signal.aborted) throw abortReason(signal);
     const where = proxy ? `through the SOCKS5 proxy ${proxy.host}:${proxy.port}` : 'directly';
     throw new Error(`cannot connect to ${target.hostHeader} ${where}: ${(err as Error).message}`, { cause: err });
-  } finally {
-    signal.removeEventListener('abort', onAbort);
   }
 }
 
@@ -109,43 +63,17 @@ export async function httpRequest(url: string, opts: HttpRequestOptions): Promis
   const ac = new AbortController();
   let stage = 'connecting';
   const timer = setTimeout(() => ac.abort(new Error(`${opts.method ?? 'GET'} ${url}: no response within ${timeoutMs} ms (${stage})`)), timeoutMs);
-  const onUserAbort = (): void => ac.abort(opts.signal ? reasonOf(opts.signal) : new Error('aborted'));
+  const onUserAbort = (): void => ac.abort(opts.signal ? abortReason(opts.signal) : new Error('aborted'));
   if (opts.signal?.aborted) onUserAbort();
   else opts.signal?.addEventListener('abort', onUserAbort, { once: true });
   let socket: net.Socket | undefined;
   try {
-    if (ac.signal.aborted) throw reasonOf(ac.signal);
-    socket = await openStream(target, opts.transport, timeoutMs, ac.signal);
+    if (ac.signal.aborted) throw abortReason(ac.signal);
+    socket = await connect(target, opts.transport, timeoutMs, ac.signal);
     stage = 'waiting for the response';
-    const stream = socket;
-    const headers: Record<string, string> = { Host: target.hostHeader, Connection: 'close', ...opts.headers };
-    if (opts.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(opts.body));
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = http.request({
-        method: opts.method ?? 'GET',
-        host: target.host,
-        port: target.port,
-        path: target.path,
-        headers,
-        createConnection: () => stream,
-        signal: ac.signal,
-      });
-      req.once('response', resolve);
-      req.once('error', (err) => reject(ac.signal.aborted ? reasonOf(ac.signal) : err));
-      req.end(opts.body);
-    });
+    const res = await sendHttpRequest(socket, target, opts, ac.signal);
     // From here on only the caller's signal applies.
-    const user = opts.signal;
-    if (user) {
-      const onAbort = (): void => {
-        res.destroy(reasonOf(user));
-      };
-      if (user.aborted) onAbort();
-      else {
-        user.addEventListener('abort', onAbort, { once: true });
-        res.once('close', () => user.removeEventListener('abort', onAbort));
-      }
-    }
+    destroyOnAbort(res, opts.signal);
     return res;
   } catch (err) {
     socket?.destroy();

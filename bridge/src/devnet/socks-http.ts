@@ -1,9 +1,10 @@
 // HTTP/1.1 over a SOCKS5 proxy (tor's SocksPort), with the host name passed to the proxy unresolved, so that
-// `.onion` names work. Used by the tests, the demo and the benchmarks; not on the bridge's hot path.
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import net from 'node:net';
+// `.onion` names work. Used by the tests, the demo and the benchmarks; not on the bridge's hot path. The stream
+// and request plumbing is util/http-stream.ts (shared with the client); this adds timings and stage-wise errors.
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type net from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { SocksClient } from 'socks';
+import { abortReason, destroyOnAbort, openStream, parseHttpUrl, sendHttpRequest } from '../util/http-stream.js';
 
 export interface SocksRequestOptions {
   /** tor's SocksPort. */
@@ -67,18 +68,6 @@ function deadline(ms: number, signal: AbortSignal | undefined, what: () => strin
   };
 }
 
-function abortError(signal: AbortSignal): Error {
-  const r: unknown = signal.reason;
-  return r instanceof Error ? r : new Error(String(r ?? 'aborted'));
-}
-
-function parseHttpUrl(url: string): { host: string; port: number; path: string; hostHeader: string } {
-  const u = new URL(url);
-  if (u.protocol !== 'http:') throw new Error(`socks-http: only http: URLs are supported, got ${u.protocol} in ${url}`);
-  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  return { host, port: u.port ? Number(u.port) : 80, path: `${u.pathname}${u.search}`, hostHeader: u.host };
-}
-
 /**
  * Open a SOCKS5 stream to the URL's host (name passed unresolved) and send one HTTP/1.1 request on it.
  * Resolves with the response once its headers have arrived; the body streams from `res`. The request uses
@@ -93,71 +82,29 @@ export async function socksRequest(url: string, opts: SocksRequestOptions): Prom
   const signal = dl.signal;
   let socket: net.Socket | undefined;
   try {
-    if (signal.aborted) throw abortError(signal);
-    // Our own TCP connection to the proxy, so that an abort can destroy it at any stage.
-    const proxySocket = net.connect({ host: opts.socksHost ?? '127.0.0.1', port: opts.socksPort });
-    socket = proxySocket;
-    const onAbortDestroy = (): void => {
-      proxySocket.destroy(abortError(signal));
-    };
-    signal.addEventListener('abort', onAbortDestroy, { once: true });
+    if (signal.aborted) throw abortReason(signal);
     try {
-      await new Promise<void>((resolve, reject) => {
-        proxySocket.once('connect', () => {
-          proxySocket.off('error', reject);
-          resolve();
-        });
-        proxySocket.once('error', reject);
-      });
-      stage = 'SOCKS5 handshake';
-      await SocksClient.createConnection({
-        proxy: { host: opts.socksHost ?? '127.0.0.1', port: opts.socksPort, type: 5 },
-        command: 'connect',
-        destination: { host: target.host, port: target.port },
-        // The deadline above is the real limit; this only keeps the package's own 30 s default out of the way.
-        timeout: timeoutMs + 1_000,
-        existing_socket: proxySocket,
+      socket = await openStream(target, { host: opts.socksHost ?? '127.0.0.1', port: opts.socksPort }, {
+        timeoutMs,
+        signal,
+        onConnected: () => {
+          stage = 'SOCKS5 handshake';
+        },
       });
     } catch (err) {
-      if (signal.aborted) throw abortError(signal);
+      if (signal.aborted) throw abortReason(signal);
       throw new Error(`socksRequest ${url} (${stage}): ${(err as Error).message}`, { cause: err });
-    } finally {
-      signal.removeEventListener('abort', onAbortDestroy);
     }
     const connectMs = performance.now() - startedAt;
     stage = 'waiting for the HTTP response';
     let firstByteAt = 0;
-    proxySocket.once('data', () => {
+    socket.once('data', () => {
       firstByteAt = performance.now();
     });
-    const headers: Record<string, string> = { Host: target.hostHeader, Connection: 'close', ...opts.headers };
-    if (opts.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(opts.body));
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const req = http.request({
-        method: opts.method ?? 'GET',
-        host: target.host,
-        port: target.port,
-        path: target.path,
-        headers,
-        // No agent: with `agent: false` node would make a fresh Agent that ignores createConnection and
-        // resolves the host itself.
-        createConnection: () => proxySocket,
-        signal,
-      });
-      req.once('response', resolve);
-      req.once('error', (err) => reject(signal.aborted ? abortError(signal) : err));
-      req.end(opts.body);
-    });
+    const res = await sendHttpRequest(socket, target, opts, signal);
     const firstByteMs = (firstByteAt || performance.now()) - startedAt;
     // From here on only the caller's own signal applies (our timeout covered the headers).
-    const userSignal = opts.signal;
-    if (userSignal) {
-      const onUserAbort = (): void => {
-        res.destroy(abortError(userSignal));
-      };
-      userSignal.addEventListener('abort', onUserAbort, { once: true });
-      res.once('close', () => userSignal.removeEventListener('abort', onUserAbort));
-    }
+    destroyOnAbort(res, opts.signal);
     return { res, connectMs, firstByteMs, startedAt };
   } catch (err) {
     socket?.destroy();
@@ -189,7 +136,7 @@ export async function socksGet(
       const chunks: Buffer[] = [];
       const onAbort = (): void => {
         res.destroy();
-        reject(abortError(dl.signal));
+        reject(abortReason(dl.signal));
       };
       if (dl.signal.aborted) return onAbort();
       dl.signal.addEventListener('abort', onAbort, { once: true });
@@ -200,7 +147,7 @@ export async function socksGet(
       });
       res.once('error', (err) => {
         dl.signal.removeEventListener('abort', onAbort);
-        reject(dl.signal.aborted ? abortError(dl.signal) : err);
+        reject(dl.signal.aborted ? abortReason(dl.signal) : err);
       });
       res.once('aborted', () => reject(new Error(`socksGet ${url}: connection closed before the body was complete`)));
     });

@@ -18,7 +18,7 @@ import type { PaymentRequest } from './types.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CHILD = join(HERE, 'test-support', 'service-child.ts');
-const HOOK = join(HERE, 'test-support', 'ts-resolve.mjs');
+const HOOK = join(HERE, '..', '..', 'test', 'support', 'ts-resolve.mjs');
 const M = 120;
 
 let ledger: LedgerHandle;

@@ -7,10 +7,9 @@ import { join } from 'node:path';
 import { Keypair, Networks } from '@stellar/stellar-sdk';
 import { Secret } from '../config/secret.js';
 import { startLedger, type LedgerHandle } from '../devnet/ledger/ledger.js';
-import { PaymentError } from './errors.js';
 import { HorizonClient, HorizonUnavailable } from './horizon.js';
 import { PaymentsService, type PaymentsServiceOptions } from './payments-service.js';
-import { FlakyHorizon, capturingLogger, paymentTransaction, paymentXdr, testConfig, waitFor } from './test-support/fixtures.js';
+import { FlakyHorizon, capturingLogger, paymentErrorOf, paymentTransaction, paymentXdr, testConfig, waitFor } from './test-support/fixtures.js';
 import type { PaymentComplete, PaymentRequest } from './types.js';
 
 let ledger: LedgerHandle;
@@ -53,16 +52,6 @@ function service(over: Partial<PaymentsServiceOptions> & { config?: ReturnType<t
   return s;
 }
 
-async function errorOf(p: Promise<unknown> | (() => unknown)): Promise<PaymentError> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (err) {
-    if (err instanceof PaymentError) return err;
-    throw err;
-  }
-  throw new Error('expected a PaymentError');
-}
-
 /** A payment of `request` by `from`, signed, as a wallet builds it. */
 async function payXdr(request: PaymentRequest, over: Partial<Parameters<typeof paymentXdr>[0]> = {}, from = payer): Promise<string> {
   const seq = (await horizon.account(from.publicKey()))!.sequence;
@@ -83,8 +72,8 @@ describe('start', () => {
     const s = service({ config: testConfig(undefined) });
     await s.start();
     expect(s.health()).toMatchObject({ ok: true, enabled: false, detail: expect.stringMatching(/disabled/) });
-    expect((await errorOf(() => s.requestPayment('circuit:1', 'tor'))).code).toBe('payments_disabled');
-    expect((await errorOf(() => s.earnings())).message).toMatch(/no seed/);
+    expect((await paymentErrorOf(() => s.requestPayment('circuit:1', 'tor'))).code).toBe('payments_disabled');
+    expect((await paymentErrorOf(() => s.earnings())).message).toMatch(/no seed/);
   });
 
   it('tells the publisher to fund an unfunded account', async () => {
@@ -154,10 +143,10 @@ describe('paying a request', () => {
     expect(s.earnings()).toMatchObject({ receipts: 1, creditedStroops: request.amount, onChainStroops: request.amount });
 
     // Replays: the same XDR again, its hash for this request, its hash for another request.
-    expect((await errorOf(s.submitXdr(request.id, await payXdr(request)))).code).toBe('already_paid');
-    expect((await errorOf(s.submitHash(request.id, receipt.transactionHash))).code).toBe('replay');
+    expect((await paymentErrorOf(s.submitXdr(request.id, await payXdr(request)))).code).toBe('already_paid');
+    expect((await paymentErrorOf(s.submitHash(request.id, receipt.transactionHash))).code).toBe('replay');
     const other = s.requestPayment('circuit:2', 'tor').request;
-    expect((await errorOf(s.submitHash(other.id, receipt.transactionHash))).code).toBe('wrong_memo');
+    expect((await paymentErrorOf(s.submitHash(other.id, receipt.transactionHash))).code).toBe('wrong_memo');
     expect(seen).toHaveLength(1);
   });
 
@@ -189,14 +178,14 @@ describe('paying a request', () => {
     ];
     const balance = (await horizon.account(payer.publicKey()))!.balance;
     for (const [code, run] of cases) {
-      const err = await errorOf(run());
+      const err = await paymentErrorOf(run());
       expect([code, err.code]).toEqual([code, err.code === code ? code : err.message]);
       expect(err.message).not.toContain(bridge.secret());
     }
     expect((await horizon.account(payer.publicKey()))!.balance).toBe(balance);
     // Expired: the clock passes the request's expiry.
     now = request.expiresAt + 1;
-    expect((await errorOf(s.submitXdr(request.id, await payXdr(request)))).code).toBe('expired_request');
+    expect((await paymentErrorOf(s.submitXdr(request.id, await payXdr(request)))).code).toBe('expired_request');
     expect(s.getRequest(request.id)!.status).toBe('expired');
     expect(s.earnings().receipts).toBe(0);
   });
@@ -215,7 +204,7 @@ describe('paying a request', () => {
     const hash = Buffer.from(tx.hash()).toString('hex');
     const receipt = await s.submitHash(request.id, hash.toUpperCase());
     expect(receipt).toMatchObject({ via: 'hash', transactionHash: hash, amount: request.amount * 2n, creditBytes: request.creditBytes * 2 });
-    expect((await errorOf(s.submitHash(request.id, hash))).code).toBe('replay');
+    expect((await paymentErrorOf(s.submitHash(request.id, hash))).code).toBe('replay');
     expect(seen).toHaveLength(1);
   });
 
@@ -275,13 +264,13 @@ describe('paying a request', () => {
     const { request, sessionToken } = s.requestPayment('circuit:6', 'tor');
     s.consume(request.sessionId, 500);
     s.consume(request.sessionId, 250);
-    expect((await errorOf(() => s.consume('ses_nope', 1))).code).toBe('unknown_session');
+    expect((await paymentErrorOf(() => s.consume('ses_nope', 1))).code).toBe('unknown_session');
     await s.stop();
     s = service();
     await s.start();
     expect(s.sessionState(sessionToken!)!.usedBytes).toBe(750);
     expect(s.sessionState('z'.repeat(43))).toBeUndefined();
-    expect((await errorOf(() => s.receipts('z'.repeat(43)))).code).toBe('unknown_session');
+    expect((await paymentErrorOf(() => s.receipts('z'.repeat(43)))).code).toBe('unknown_session');
   });
 });
 
@@ -311,7 +300,7 @@ describe('when Horizon falters', () => {
     await s.start();
     const { request } = s.requestPayment('circuit:21', 'tor');
     flaky.loseSubmitAnswers = 1;
-    const err = await errorOf(s.submitXdr(request.id, await payXdr(request)));
+    const err = await paymentErrorOf(s.submitXdr(request.id, await payXdr(request)));
     expect(err.code).toBe('horizon_unavailable');
     expect(err.message).toMatch(/credited anyway.*submit its hash [0-9a-f]{64}/);
     await waitFor(() => seen.length === 1, 5000, 'the stream credit');

@@ -12,7 +12,7 @@ import { PaymentStore } from './store.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const CHILD = join(HERE, 'test-support', 'crash-child.ts');
-const HOOK = join(HERE, 'test-support', 'ts-resolve.mjs');
+const HOOK = join(HERE, '..', '..', 'test', 'support', 'ts-resolve.mjs');
 const N = 4000;
 
 interface Run {

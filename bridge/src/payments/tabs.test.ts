@@ -6,13 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Keypair, Operation, TransactionBuilder, Account } from '@stellar/stellar-sdk';
 import { startLedger, type LedgerHandle } from '../devnet/ledger/ledger.js';
-import { PaymentError } from './errors.js';
 import { HorizonClient, HorizonUnavailable, SubmitRejected } from './horizon.js';
 import { MIB } from './payment-requests.js';
 import { PaymentsService, type PaymentsServiceOptions } from './payments-service.js';
 import { PaymentStore } from './store.js';
 import type { TabInfo } from './tabs.js';
-import { FlakyHorizon, capturingLogger, paymentTransaction, tabXdr, testConfig } from './test-support/fixtures.js';
+import { FlakyHorizon, capturingLogger, paymentErrorOf, paymentTransaction, tabXdr, testConfig } from './test-support/fixtures.js';
 
 let ledger: LedgerHandle;
 let horizon: HorizonClient;
@@ -68,16 +67,6 @@ const nowSec = () => Math.floor(Date.now() / 1000);
 const tx = (tab: TabInfo, who: Keypair, amount: bigint, over: Partial<Parameters<typeof tabXdr>[0]> = {}) =>
   tabXdr({ bridge: tab.account, sequence: tab.sequence, payer: who, amount, memoHex: tab.memoHex, passphrase: tab.networkPassphrase, maxTime: nowSec() + 600, ...over });
 
-async function errorOf(p: Promise<unknown> | (() => unknown)): Promise<PaymentError> {
-  try {
-    await (typeof p === 'function' ? p() : p);
-  } catch (err) {
-    if (err instanceof PaymentError) return err;
-    throw err;
-  }
-  throw new Error('expected a PaymentError');
-}
-
 const seqOf = async (k: Keypair | string) => (await horizon.account(typeof k === 'string' ? k : k.publicKey()))!.sequence;
 const balanceOf = async (k: Keypair) => (await horizon.account(k.publicKey()))!.balance;
 function tabRows() {
@@ -106,12 +95,12 @@ describe('opening a tab', () => {
     // The same payer again: its open tab, from the same session; refused from another.
     expect((await s.openTab(sessionToken!, p1.publicKey())).id).toBe(t1.id);
     const other = s.requestPayment('circuit:2', 'tor').sessionToken!;
-    expect((await errorOf(s.openTab(other, p1.publicKey()))).code).toBe('tab_exists');
+    expect((await paymentErrorOf(s.openTab(other, p1.publicKey()))).code).toBe('tab_exists');
 
-    expect((await errorOf(s.openTab(sessionToken!, Keypair.random().publicKey()))).code).toBe('unfunded_payer');
-    expect((await errorOf(s.openTab(sessionToken!, 'GNOTANACCOUNT'))).code).toBe('wrong_source');
-    expect((await errorOf(s.openTab(sessionToken!, bridge.publicKey()))).code).toBe('wrong_source');
-    expect((await errorOf(s.openTab('no-such-token-or-request', p1.publicKey()))).code).toBe('unknown_session');
+    expect((await paymentErrorOf(s.openTab(sessionToken!, Keypair.random().publicKey()))).code).toBe('unfunded_payer');
+    expect((await paymentErrorOf(s.openTab(sessionToken!, 'GNOTANACCOUNT'))).code).toBe('wrong_source');
+    expect((await paymentErrorOf(s.openTab(sessionToken!, bridge.publicKey()))).code).toBe('wrong_source');
+    expect((await paymentErrorOf(s.openTab('no-such-token-or-request', p1.publicKey()))).code).toBe('unknown_session');
     // An account that can spend nothing above its reserve.
     const poor = Keypair.random();
     const create = new TransactionBuilder(new Account(p2.publicKey(), (await seqOf(p2)).toString()), { fee: '100', networkPassphrase: ledger.networkPassphrase })
@@ -120,7 +109,7 @@ describe('opening a tab', () => {
       .build();
     create.sign(p2);
     await horizon.submit(create);
-    expect((await errorOf(s.openTab(sessionToken!, poor.publicKey()))).code).toBe('insufficient_balance');
+    expect((await paymentErrorOf(s.openTab(sessionToken!, poor.publicKey()))).code).toBe('insufficient_balance');
   });
 
   it('refuses a payer whose key cannot sign payments alone (weight vs medium threshold)', async () => {
@@ -129,7 +118,7 @@ describe('opening a tab', () => {
     const s = service({ horizon: flaky });
     await s.start();
     const token = s.requestPayment('circuit:1', 'tor').sessionToken!;
-    const err = await errorOf(s.openTab(token, (await payer()).publicKey()));
+    const err = await paymentErrorOf(s.openTab(token, (await payer()).publicKey()));
     expect(err.code).toBe('weak_signer');
     expect(err.message).toMatch(/weight 1.*need 2/);
   });
@@ -139,7 +128,7 @@ describe('opening a tab', () => {
     await s.start();
     const token = s.requestPayment('circuit:1', 'tor').sessionToken!;
     await s.openTab(token, (await payer()).publicKey());
-    expect((await errorOf(s.openTab(token, (await payer()).publicKey()))).code).toBe('rate_limited');
+    expect((await paymentErrorOf(s.openTab(token, (await payer()).publicKey()))).code).toBe('rate_limited');
   });
 });
 
@@ -170,8 +159,8 @@ describe('tab transactions', () => {
       ['over_limit', tx(tab, p, BigInt(tab.limit) + 1n)],
       ['malformed_xdr', '%%%'],
     ];
-    for (const [code, xdr] of refusals) expect([code, (await errorOf(() => s.submitTab(tab.id, xdr))).code]).toEqual([code, code]);
-    expect((await errorOf(() => s.submitTab('tab_nope', tx(tab, p, 1n)))).code).toBe('unknown_tab');
+    for (const [code, xdr] of refusals) expect([code, (await paymentErrorOf(() => s.submitTab(tab.id, xdr))).code]).toEqual([code, code]);
+    expect((await paymentErrorOf(() => s.submitTab('tab_nope', tx(tab, p, 1n)))).code).toBe('unknown_tab');
     expect(s.getTab(tab.id)!.amount).toBe('40000');
   });
 });
@@ -201,7 +190,7 @@ describe('settlement', () => {
     expect(gained).toBeGreaterThan(130_000n - 3n * 10_000n); // minus at most three fees
     expect(gained).toBeLessThanOrEqual(130_000n);
     expect([s.getTab(ta.id)!.status, s.getTab(tb.id)!.status, s.getTab(tc.id)!.status]).toEqual(['filled', 'settled', 'settled']);
-    expect((await errorOf(() => s.submitTab(tb.id, tx(tb, pb, 40_000n)))).code).toBe('tab_closed');
+    expect((await paymentErrorOf(() => s.submitTab(tb.id, tx(tb, pb, 40_000n)))).code).toBe('tab_closed');
     expect(s.earnings()).toMatchObject({ onChainStroops: 130_000n, unsettledTabStroops: 0n });
     // The payer opens a new tab, at the next number.
     expect((await s.openTab(token, pb.publicKey())).sequence).toBe(String(base + 4n));

@@ -53,6 +53,26 @@ export function touched(a: Account, ctx: Ctx): Account {
   return { ...a, lastModifiedLedger: ctx.ledgerSeq, lastModifiedTime: ctx.closeTime };
 }
 
+/**
+ * A new account as Stellar creates it (no subentries, master key weight 1, zero thresholds and flags), last
+ * modified in ledger `modified.ledger` closed at `modified.time`.
+ */
+export function newAccount(id: string, balance: bigint, seq: bigint, modified: { ledger: number; time: number }): Account {
+  return {
+    id,
+    balance,
+    seq,
+    seqLedger: 0,
+    seqTime: 0,
+    subentries: 0,
+    masterWeight: 1,
+    thresholds: { low: 0, med: 0, high: 0 },
+    flags: 0,
+    lastModifiedLedger: modified.ledger,
+    lastModifiedTime: modified.time,
+  };
+}
+
 function applyPayment(op: Extract<ParsedOp, { type: 'payment' }>, ctx: Ctx): OpResult {
   const { store } = ctx;
   const src = store.getAccount(op.source);
@@ -75,25 +95,9 @@ function applyCreateAccount(op: Extract<ParsedOp, { type: 'createAccount' }>, ct
   if (!src) return opResult.noSourceAccount();
   if (available(src) < op.startingBalance) return opResult.createAccount(-2);
   store.putAccount(touched({ ...src, balance: src.balance - op.startingBalance }, ctx));
-  store.putAccount(
-    touched(
-      {
-        id: op.destination,
-        balance: op.startingBalance,
-        // A new account's sequence number is the ledger's sequence << 32, as on Stellar.
-        seq: BigInt(ctx.ledgerSeq) << 32n,
-        seqLedger: 0,
-        seqTime: 0,
-        subentries: 0,
-        masterWeight: 1,
-        thresholds: { low: 0, med: 0, high: 0 },
-        flags: 0,
-        lastModifiedLedger: ctx.ledgerSeq,
-        lastModifiedTime: ctx.closeTime,
-      },
-      ctx,
-    ),
-  );
+  // A new account's sequence number is the ledger's sequence << 32, as on Stellar.
+  const seq = BigInt(ctx.ledgerSeq) << 32n;
+  store.putAccount(newAccount(op.destination, op.startingBalance, seq, { ledger: ctx.ledgerSeq, time: ctx.closeTime }));
   return opResult.createAccount(0);
 }
 

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { Account as SdkAccount, Keypair, Operation, StrKey, TimeoutInfinite, TransactionBuilder } from '@stellar/stellar-sdk';
 import { BASE_FEE, TOTAL_COINS } from './amount.js';
-import { applyOps, describeOp, touched } from './apply.js';
+import { applyOps, describeOp, newAccount, touched } from './apply.js';
 import { feeBumpResultXdr, resultCodes, resultXdr, type ResultCodes, type TxOutcome } from './codes.js';
 import { MalformedEnvelope, parseEnvelope, type ParsedEnvelope } from './envelope.js';
 import type { LedgerRow, Store, TxRow } from './store.js';
@@ -69,19 +69,7 @@ export class LedgerEngine {
         totalCoins: TOTAL_COINS,
         feePool: 0n,
       });
-      this.store.putAccount({
-        id: this.root.publicKey(),
-        balance: TOTAL_COINS,
-        seq: 0n,
-        seqLedger: 0,
-        seqTime: 0,
-        subentries: 0,
-        masterWeight: 1,
-        thresholds: { low: 0, med: 0, high: 0 },
-        flags: 0,
-        lastModifiedLedger: 1,
-        lastModifiedTime: closedAt,
-      });
+      this.store.putAccount(newAccount(this.root.publicKey(), TOTAL_COINS, 0n, { ledger: 1, time: closedAt }));
     });
   }
 

@@ -11,6 +11,13 @@ export const BASE_RESERVE_STROOPS = 5_000_000;
 /** Unix seconds → Horizon's RFC 3339 (no fractional seconds). */
 export const isoTime = (s: number): string => new Date(s * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
 const link = (href: string, templated = false) => (templated ? { href, templated: true } : { href });
+/** The paged history links of an account or a ledger at `self`: its transactions, operations, payments, effects. */
+const historyLinks = (self: string) => ({
+  transactions: link(`${self}/transactions{?cursor,limit,order}`, true),
+  operations: link(`${self}/operations{?cursor,limit,order}`, true),
+  payments: link(`${self}/payments{?cursor,limit,order}`, true),
+  effects: link(`${self}/effects{?cursor,limit,order}`, true),
+});
 
 export function rootJson(base: string, passphrase: string, latest: LedgerRow) {
   return {
@@ -47,10 +54,7 @@ export function accountJson(base: string, a: Account) {
   return {
     _links: {
       self: link(self),
-      transactions: link(`${self}/transactions{?cursor,limit,order}`, true),
-      operations: link(`${self}/operations{?cursor,limit,order}`, true),
-      payments: link(`${self}/payments{?cursor,limit,order}`, true),
-      effects: link(`${self}/effects{?cursor,limit,order}`, true),
+      ...historyLinks(self),
       offers: link(`${self}/offers{?cursor,limit,order}`, true),
       trades: link(`${self}/trades{?cursor,limit,order}`, true),
       // The SDK fills `data_attr` only when this link exists; its SEP-29 check needs it.
@@ -160,10 +164,7 @@ export function ledgerJson(base: string, l: LedgerRow) {
   return {
     _links: {
       self: link(self),
-      transactions: link(`${self}/transactions{?cursor,limit,order}`, true),
-      operations: link(`${self}/operations{?cursor,limit,order}`, true),
-      payments: link(`${self}/payments{?cursor,limit,order}`, true),
-      effects: link(`${self}/effects{?cursor,limit,order}`, true),
+      ...historyLinks(self),
     },
     id: l.hash,
     paging_token: (BigInt(l.sequence) << 32n).toString(),

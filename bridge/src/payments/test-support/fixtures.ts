@@ -7,6 +7,7 @@ import { formatXlm } from '../../config/amount.js';
 import type { PaymentsConfig } from '../../config/config.js';
 import { Secret } from '../../config/secret.js';
 import { createLogger, type Logger } from '../../log/logger.js';
+import { PaymentError } from '../errors.js';
 import { HorizonUnavailable, type AccountInfo, type HorizonApi } from '../horizon.js';
 
 export interface PaymentSpec {
@@ -182,4 +183,15 @@ export async function waitFor(cond: () => boolean | Promise<boolean>, ms = 5000,
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** The PaymentError that `p` (a promise, or a function to call) rejects or throws with; anything else fails. */
+export async function paymentErrorOf(p: Promise<unknown> | (() => unknown)): Promise<PaymentError> {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (err) {
+    if (err instanceof PaymentError) return err;
+    throw err;
+  }
+  throw new Error('expected a PaymentError');
 }

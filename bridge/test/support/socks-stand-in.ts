@@ -1,6 +1,10 @@
 // A minimal SOCKS5 server (CONNECT only; no-auth or username/password, which it records) that sends every
-// stream to a local port chosen by `route(host, port)`. Stands in for tor's SocksPort in the client's tests.
+// stream to a local port chosen by `route(host, port)`. Stands in for tor's SocksPort in the client's tests
+// and in bridge/test/socks-http.test.ts (devnet/socks-http.ts), which also script it to refuse or hang.
 import net, { type AddressInfo } from 'node:net';
+
+/** What the stand-in does with a CONNECT request: connect it, refuse it (host unreachable), or never answer. */
+export type SocksBehaviour = 'connect' | 'reject' | 'hang';
 
 export interface SocksConnect {
   /** 3 = a domain name (passed unresolved), 1 = IPv4, 4 = IPv6. */
@@ -13,7 +17,13 @@ export interface SocksConnect {
 
 export class SocksStandIn {
   readonly server: net.Server;
+  /** Each CONNECT request, in order. */
   readonly connects: SocksConnect[] = [];
+  /** Protocol errors from clients (a greeting that is not SOCKS5); such a client is disconnected. */
+  readonly errors: string[] = [];
+  /** Behaviour for the next requests, consumed in order; then `fallback`. */
+  script: SocksBehaviour[] = [];
+  fallback: SocksBehaviour = 'connect';
   private readonly sockets = new Set<net.Socket>();
   private readonly route: (host: string, port: number) => number;
 
@@ -43,7 +53,10 @@ export class SocksStandIn {
       buf = Buffer.concat([buf, chunk]);
       if (phase === 'greeting') {
         if (buf.length < 2 || buf.length < 2 + buf[1]!) return;
-        if (buf[0] !== 5) return void client.destroy();
+        if (buf[0] !== 5) {
+          this.errors.push(`greeting with SOCKS version ${buf[0]}`);
+          return void client.destroy();
+        }
         const methods = [...buf.subarray(2, 2 + buf[1]!)];
         buf = buf.subarray(2 + buf[1]!);
         if (methods.includes(2)) {
@@ -86,6 +99,13 @@ export class SocksStandIn {
         phase = 'done';
         client.off('data', onData);
         this.connects.push({ atyp, host, port, username });
+        const behaviour = this.script.shift() ?? this.fallback;
+        if (behaviour === 'hang') return;
+        if (behaviour === 'reject') {
+          // 0x04: host unreachable, what tor answers when it cannot reach an onion.
+          client.end(Buffer.from([5, 4, 0, 1, 0, 0, 0, 0, 0, 0]));
+          return;
+        }
         const upstream = net.connect(this.route(host, port), '127.0.0.1', () => {
           client.write(Buffer.from([5, 0, 0, 1, 127, 0, 0, 1, 0, 0]));
           if (rest.length) upstream.write(rest);

@@ -21,7 +21,6 @@ const dist = (p) => import(join(ROOT, 'bridge', 'dist', p));
 const { startLedger } = await dist('devnet/ledger/ledger.js');
 const { PaymentsService } = await dist('payments/payments-service.js');
 const { Meter } = await dist('gateway/meter/meter.js');
-const { createVisitorMeter } = await dist('gateway/meter/visitor-meter.js');
 const { GatewayService } = await dist('gateway/gateway-service.js');
 const { ApiService } = await dist('gateway/api/api-service.js');
 const { paymentsRouter } = await dist('gateway/api/payments-routes.js');
@@ -83,7 +82,7 @@ payments.on('complete', (e) => {
 const gw = new GatewayService({
   upstream: new URL(`http://127.0.0.1:${upstream.address().port}`), wwwDir: '/x', listenHost: '127.0.0.1', httpPort: 0,
   onionAddress: () => undefined, log, workers: 1,
-  meter: createVisitorMeter({ meter, paymentUrl: (_v, _r, id) => `/v1/payment-requests/${id}`, requestJson: (r) => payments.requestJson(r) }),
+  meter: { meter, paymentUrl: (_v, _h, id) => `/v1/payment-requests/${id}`, requestJson: (r) => payments.requestJson(r) },
 });
 await gw.start();
 const api = new ApiService({ host: '127.0.0.1', port: 0, log, healthReport: () => ({}) });

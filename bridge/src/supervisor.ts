@@ -9,9 +9,7 @@ import { adminRouter } from './gateway/api/admin-routes.js';
 import { loadAdminToken } from './gateway/api/admin-token.js';
 import { paymentsRouter } from './gateway/api/payments-routes.js';
 import { Meter, type PaymentPort } from './gateway/meter/meter.js';
-import { createVisitorMeter } from './gateway/meter/visitor-meter.js';
 import type { Visitor } from './gateway/visitor.js';
-import type { IncomingMessage } from 'node:http';
 import { PaymentsService } from './payments/payments-service.js';
 
 export interface SupervisorOptions {
@@ -55,11 +53,11 @@ export class Supervisor {
       log,
       workers: config.proxyWorkers,
       meter: config.payments.seed
-        ? createVisitorMeter({
+        ? {
             meter: this.meter,
-            paymentUrl: (visitor, req, id) => this.paymentUrl(visitor, req, id),
+            paymentUrl: (visitor, host, id) => this.paymentUrl(visitor, host, id),
             requestJson: (r) => this.payments.requestJson(r),
-          })
+          }
         : undefined,
     });
     this.tor = new TorService({
@@ -97,11 +95,11 @@ export class Supervisor {
   }
 
   /** The payment request's URL as this visitor can reach it: the onion's port 8000, or API_PORT. */
-  private paymentUrl(visitor: Visitor, req: IncomingMessage, id: string): string {
+  private paymentUrl(visitor: Visitor, hostHeader: string | undefined, id: string): string {
     const path = `/v1/payment-requests/${id}`;
     const onion = this.onionAddress();
     if (visitor.kind === 'circuit' && onion) return `http://${onion}:8000${path}`;
-    const host = (req.headers.host ?? '127.0.0.1').replace(/:\d+$/, '');
+    const host = (hostHeader || '127.0.0.1').replace(/:\d+$/, '');
     return `http://${host}:${this.api.port() || this.opts.config.apiPort}${path}`;
   }
 

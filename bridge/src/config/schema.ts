@@ -79,8 +79,8 @@ export const configSchema = z.object({
     // throughput; two workers reach ≈ 0.6 and ≈ 1.0, p99 within 5 ms either way. The cost: ≈ 0.1 s
     // more at start (no measurable change in restart-to-reachable time, which tor dominates) and about
     // 50–100 MB of memory per worker. Not 0 (one per core): in a container with a CPU quota Node
-    // still counts the host's cores. Onion traffic is bound by tor, not by the proxy; and a gateway
-    // with per-request hooks (metering) runs in one process whatever this says.
+    // still counts the host's cores. Onion traffic is bound by tor, not by the proxy. Metering works
+    // across the workers (the Meter stays in the primary: gateway/meter/meter-host.ts).
     .default(2),
   // --- payments -----------------------------------------------------------------------------
   // The design card's name for the publisher's Stellar secret seed. Never echoed anywhere.

@@ -365,6 +365,12 @@ class Forwarder {
 
   forward(req: IncomingMessage, res: ServerResponse): void {
     const meter = this.opts.meter?.(req);
+    // A proxy worker's first request of a visitor waits for the visitor's standing (one IPC round trip).
+    if (meter?.pending?.(() => !res.destroyed && !req.socket.destroyed && this.send(req, res, meter))) return;
+    this.send(req, res, meter);
+  }
+
+  private send(req: IncomingMessage, res: ServerResponse, meter: RequestMeter | undefined): void {
     const due = meter?.paymentRequired();
     if (due) {
       // The visitor asked for 402 rather than a throttled body. Its request body is not wanted.

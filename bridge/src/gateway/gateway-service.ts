@@ -5,7 +5,8 @@ import type { Health, Service } from '../service.js';
 import { freePort } from '../util/free-port.js';
 import { closeGracefully, listen } from './listeners.js';
 import { createProxyServers } from './proxy-servers.js';
-import type { RequestMeter } from './meter/pacer.js';
+import { MeterHost } from './meter/meter-host.js';
+import { createVisitorMeter, type VisitorMeterOptions } from './meter/visitor-meter.js';
 import { StaticSite } from './static-site.js';
 import { probeUpstream } from './upstream-probe.js';
 import type { Visitor } from './visitor.js';
@@ -24,14 +25,18 @@ export interface GatewayOptions {
   drainMs?: number;
   /** How long a new onion connection may take to send its PROXY line. */
   headerTimeoutMs?: number;
-  /** Sees every request with its visitor before it is forwarded (metering hooks in here). */
+  /** Sees every request with its visitor before it is forwarded (keeps the gateway to one process). */
   onRequest?: (visitor: Visitor, req: IncomingMessage) => void;
-  /** Meters each request's visitor (payments); like onRequest, it keeps forwarding in this process. */
-  meter?: (req: IncomingMessage, visitor: Visitor) => RequestMeter;
+  /**
+   * Meters each request's visitor (payments). The Meter stays in this process; with workers, each
+   * worker meters against it over IPC (MeterHost here, RemoteVisitorMeter there), so a visitor has
+   * one allowance and one throttle across all workers.
+   */
+  meter?: VisitorMeterOptions;
   /**
    * Proxy processes (PROXY_WORKERS). 1, the default here, forwards in this process. More forks that
-   * many workers that share both ports; this process keeps the health probe. An `onRequest` hook
-   * needs the requests in this process, so it keeps the gateway to one process.
+   * many workers that share both ports; this process keeps the health probe and the Meter. An
+   * `onRequest` hook needs the requests in this process, so it keeps the gateway to one process.
    */
   workers?: number;
 }
@@ -50,6 +55,7 @@ export class GatewayService implements Service {
   private onionTcp: NetServer | undefined;
   private closeForwarder: (() => void) | undefined;
   private pool: ProxyWorkerPool | undefined;
+  private meterHost: MeterHost | undefined;
   private onionPort = 0;
   private boundHttpPort = 0;
   private upstreamUp = false;
@@ -77,8 +83,8 @@ export class GatewayService implements Service {
       log.info(`serving ${this.opts.wwwDir} (no UPSTREAM_URL set)`, { service: this.name });
     }
     let workers = this.opts.workers ?? 1;
-    if (workers > 1 && (this.opts.onRequest || this.opts.meter)) {
-      log.info(`forwarding in one process, not ${workers} (PROXY_WORKERS): per-request hooks need every request here`, { service: this.name });
+    if (workers > 1 && this.opts.onRequest) {
+      log.info(`forwarding in one process, not ${workers} (PROXY_WORKERS): a per-request hook needs every request here`, { service: this.name });
       workers = 1;
     }
     try {
@@ -111,7 +117,7 @@ export class GatewayService implements Service {
       onReject: (reason) => log.debug(`closed an onion connection: ${reason}`, { service: this.name }),
       headerTimeoutMs: this.opts.headerTimeoutMs,
       onRequest: this.opts.onRequest,
-      meter: this.opts.meter,
+      meter: this.opts.meter ? createVisitorMeter(this.opts.meter) : undefined,
     });
     this.closeForwarder = servers.closeForwarders;
     this.onionHttp = servers.onionHttp;
@@ -129,6 +135,7 @@ export class GatewayService implements Service {
    */
   private async startWorkers(workers: number, upstream: URL): Promise<void> {
     const { log } = this.opts;
+    this.meterHost = this.opts.meter ? new MeterHost(this.opts.meter) : undefined;
     for (let attempt = 1; ; attempt++) {
       const onionPort = await freePort('127.0.0.1');
       const httpPort = this.opts.httpPort || (await freePort(this.opts.listenHost));
@@ -141,10 +148,12 @@ export class GatewayService implements Service {
           onionPort,
           headerTimeoutMs: this.opts.headerTimeoutMs,
           drainMs: this.opts.drainMs ?? 3000,
+          metered: this.meterHost !== undefined,
         },
         onionAddress: this.opts.onionAddress,
         log,
         onUpstreamError: (message) => this.upstreamFailed(message),
+        meter: this.meterHost,
       });
       try {
         await pool.start();
@@ -184,6 +193,9 @@ export class GatewayService implements Service {
     clearInterval(this.probeTimer);
     await this.pool?.stop();
     this.pool = undefined;
+    // After the workers: they send their last counts as they exit.
+    this.meterHost?.close();
+    this.meterHost = undefined;
     const drain = this.opts.drainMs ?? 3000;
     const onionHttp = this.onionHttp;
     await Promise.all([

@@ -5,6 +5,7 @@
 // Runs straight from the TypeScript source under jest (type stripping): erasable TypeScript only.
 import { closeGracefully, listen } from './listeners.js';
 import { createProxyServers } from './proxy-servers.js';
+import { RemoteVisitorMeter } from './meter/remote-visitor-meter.js';
 import type { ToPrimary, ToWorker, WorkerConfig } from './worker-protocol.js';
 
 const config = JSON.parse(process.env.TORPLUS_PROXY_WORKER ?? 'null') as WorkerConfig | null;
@@ -13,9 +14,17 @@ if (!config || typeof process.send !== 'function') {
   process.exit(2);
 }
 
-function send(m: ToPrimary): void {
-  if (process.connected) process.send!(m);
+function send(m: ToPrimary, done?: () => void): void {
+  if (!process.connected) return done?.();
+  try {
+    process.send!(m, undefined, {}, done ? () => done() : undefined);
+  } catch {
+    done?.(); // the channel just closed: 'disconnect' follows
+  }
 }
+
+// Payments: the Meter is in the primary; this mirrors what the hot path needs and reports bytes.
+const remoteMeter = config.metered ? new RemoteVisitorMeter({ send }) : undefined;
 
 // The primary is gone (exited, crashed or was killed): so are we.
 process.on('disconnect', () => process.exit(0));
@@ -35,6 +44,7 @@ const servers = createProxyServers({
   onUpgradeError: (err) => send({ t: 'log', level: 'debug', message: `upgrade tunnel failed: ${err.message}` }),
   onReject: (reason) => send({ t: 'log', level: 'debug', message: `closed an onion connection: ${reason}` }),
   headerTimeoutMs: config.headerTimeoutMs,
+  meter: remoteMeter?.meter,
 });
 
 let stopping = false;
@@ -44,12 +54,24 @@ async function stop(drainMs: number): Promise<void> {
   await Promise.all([closeGracefully(servers.plain, drainMs), closeGracefully(servers.onionTcp, drainMs)]);
   servers.onionHttp.closeAllConnections();
   servers.closeForwarders();
+  // The bytes counted since the last batch go to the primary before we exit.
+  if (remoteMeter) await new Promise<void>((r) => (setTimeout(r, 1000).unref(), remoteMeter.close(r)));
   process.exit(0);
 }
 
 process.on('message', (m: ToWorker) => {
-  if (m.t === 'onion-address') onionAddress = m.address;
-  else if (m.t === 'stop') void stop(m.drainMs);
+  switch (m.t) {
+    case 'meter-state':
+    case 'meter-reserved':
+      remoteMeter?.receive(m);
+      break;
+    case 'onion-address':
+      onionAddress = m.address;
+      break;
+    case 'stop':
+      void stop(m.drainMs);
+      break;
+  }
 });
 // SIGTERM/SIGINT reach the whole process group on Ctrl-C: the primary decides when we stop.
 process.on('SIGINT', () => {});

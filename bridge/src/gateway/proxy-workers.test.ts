@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { Writable } from 'node:stream';
 import { createLogger } from '../log/logger.js';
 import { GatewayService } from './gateway-service.js';
 import { typeScriptSourceArgs } from './worker-pool.js';
+import { ownerOfLocalPort } from './test-support/socket-owner.js';
 
 // PROXY_WORKERS > 1: the gateway forks proxy workers (from the TypeScript source here, see
 // worker-pool.ts) that share the plain port and the onion listener's port.
@@ -38,30 +39,6 @@ async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(50);
   }
-}
-
-/** The pid among `pids` that owns the TCP connection from 127.0.0.1:`localPort` (Linux /proc). */
-function ownerOfLocalPort(localPort: number, pids: number[]): number | undefined {
-  const hexPort = localPort.toString(16).toUpperCase().padStart(4, '0');
-  const line = readFileSync('/proc/net/tcp', 'utf8')
-    .split('\n')
-    .find((l) => l.trim().split(/\s+/)[1]?.endsWith(`:${hexPort}`));
-  const inode = line?.trim().split(/\s+/)[9];
-  if (!inode) return undefined;
-  for (const pid of pids) {
-    try {
-      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-        try {
-          if (readlinkSync(`/proc/${pid}/fd/${fd}`) === `socket:[${inode}]`) return pid;
-        } catch {
-          /* closed meanwhile */
-        }
-      }
-    } catch {
-      /* process gone */
-    }
-  }
-  return undefined;
 }
 
 function get(port: number, path = '/'): Promise<{ status: number; headers: IncomingMessage['headers']; body: string }> {

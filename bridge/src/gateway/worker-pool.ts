@@ -1,7 +1,14 @@
 import cluster, { type Worker } from 'node:cluster';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../log/logger.js';
-import type { ToPrimary, ToWorker, WorkerConfig } from './worker-protocol.js';
+import type { MeterToPrimary, MeterToWorker, ToPrimary, ToWorker, WorkerConfig } from './worker-protocol.js';
+
+/** The primary's side of metering (MeterHost): the pool connects it to each worker. */
+export interface WorkerMeterPort {
+  attach(workerId: number, send: (m: MeterToWorker) => void): void;
+  receive(workerId: number, m: MeterToPrimary): void;
+  detach(workerId: number): void;
+}
 
 export interface ProxyWorkerPoolOptions {
   workers: number;
@@ -10,6 +17,8 @@ export interface ProxyWorkerPoolOptions {
   onionAddress: () => string | undefined;
   log: Logger;
   onUpstreamError: (message: string) => void;
+  /** Payments: the workers meter visitors against this (config.metered must be set too). */
+  meter?: WorkerMeterPort;
   /** How long a worker may take to listen. Default 15 s. */
   startTimeoutMs?: number;
 }
@@ -133,6 +142,8 @@ export class ProxyWorkerPool {
     });
     const config: WorkerConfig = { ...this.o.config, onionAddress: this.onion };
     const worker = cluster.fork({ TORPLUS_PROXY_WORKER: JSON.stringify(config) });
+    const meter = this.o.meter;
+    meter?.attach(worker.id, (m) => this.post(worker, m));
     slot.worker = worker;
     slot.ready = false;
     slot.startedAt = Date.now();
@@ -163,10 +174,22 @@ export class ProxyWorkerPool {
           case 'log':
             log.log(m.level, m.message, { service: 'gateway', worker: pid });
             break;
+          case 'meter-open':
+          case 'meter-count':
+          case 'meter-reserve':
+          case 'meter-ensure':
+          case 'meter-drop':
+            try {
+              meter?.receive(worker.id, m);
+            } catch (err) {
+              log.error(`metering a proxy worker's request failed: ${(err as Error).message}`, { service: 'gateway', worker: pid });
+            }
+            break;
         }
       });
       worker.once('exit', (code, signal) => {
         clearTimeout(timer);
+        meter?.detach(worker.id);
         if (slot.worker === worker) {
           slot.worker = undefined;
           slot.ready = false;

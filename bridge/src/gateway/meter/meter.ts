@@ -55,6 +55,7 @@ export class Meter {
   private readonly aliases = new Map<string, string>();
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout;
+  private readonly listeners = new Set<(a: Account, formerKey: string | undefined) => void>();
 
   constructor(private readonly opts: MeterOptions) {
     this.now = opts.now ?? Date.now;
@@ -88,9 +89,46 @@ export class Meter {
     return a;
   }
 
+  /**
+   * Calls `fn` when an account's standing changes other than by record(): a payment request made
+   * (or failed), the throttle set or lifted, a circuit bound to its session. `formerKey` is the key
+   * the account, or the visitor merged into it, had before. Returns the unsubscribe function. The
+   * proxy workers' mirrors are kept up to date by this (see MeterHost).
+   */
+  onChange(fn: (a: Account, formerKey: string | undefined) => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private changed(a: Account, formerKey?: string): void {
+    for (const fn of this.listeners) {
+      try {
+        fn(a, formerKey);
+      } catch (err) {
+        this.opts.onError?.(err as Error);
+      }
+    }
+  }
+
   /** Whether this account has used up what it may receive without paying. */
   mustPay(a: Account): boolean {
     return this.opts.payments !== undefined && a.freeLeft === 0 && a.credit === 0;
+  }
+
+  /** Bytes the account's visitor may still receive before it must pay (Infinity without payments). */
+  left(a: Account): number {
+    return this.opts.payments === undefined ? Infinity : a.freeLeft + a.credit;
+  }
+
+  /**
+   * Milliseconds until the account is throttled if it does not pay: 0 once throttled, the grace
+   * period while its payment request is being made, undefined while it need not pay.
+   */
+  throttleIn(a: Account): number | undefined {
+    if (a.throttled) return 0;
+    if (!this.mustPay(a)) return undefined;
+    const grace = this.opts.graceSeconds * 1000;
+    return a.requestedAt === undefined ? grace : Math.max(0, a.requestedAt + grace - this.now());
   }
 
   /** Counts bytes sent to the account's visitor; asks for payment when the allowance runs out. */
@@ -126,14 +164,17 @@ export class Meter {
         a.request = req;
         a.sessionToken ??= sessionToken;
         a.requestedAt ??= this.now();
+        const former = a.key;
         this.bindSession(a, req.sessionId);
         this.armGrace(a);
+        this.changed(a, former);
       })
       .catch((err: Error) => {
         // Still unpaid: throttle after the grace period all the same, and retry the request later.
         a.requestedAt ??= this.now();
         this.armGrace(a);
         this.opts.onError?.(err);
+        this.changed(a);
       })
       .finally(() => (a.pending = undefined));
   }
@@ -146,6 +187,7 @@ export class Meter {
       if (!this.mustPay(a)) return;
       a.throttled = true;
       a.bucket = new TokenBucket(this.opts.throttleBytesPerSec);
+      this.changed(a);
     };
     if (wait === 0) throttle();
     else {
@@ -165,6 +207,7 @@ export class Meter {
       existing.freeLeft = Math.min(existing.freeLeft, a.freeLeft);
       existing.bytes += a.bytes;
       existing.sessionToken ??= a.sessionToken;
+      this.changed(existing, a.key);
       return;
     }
     a.key = key;
@@ -184,6 +227,7 @@ export class Meter {
     clearTimeout(a.graceTimer);
     a.graceTimer = undefined;
     for (const wake of [...a.wakers]) wake();
+    this.changed(a, e.visitorKey);
   }
 
   /** Registers a wake-up for when the account's throttle lifts. */
@@ -220,6 +264,7 @@ export class Meter {
 
   close(): void {
     clearInterval(this.sweepTimer);
+    this.listeners.clear();
     for (const a of this.accounts.values()) clearTimeout(a.graceTimer);
   }
 }

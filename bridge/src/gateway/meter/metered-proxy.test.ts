@@ -6,7 +6,6 @@ import { createLogger } from '../../log/logger.js';
 import type { PaymentRequest } from '../../payments/types.js';
 import { GatewayService } from '../gateway-service.js';
 import { Meter } from './meter.js';
-import { createVisitorMeter } from './visitor-meter.js';
 
 const MIB = 1024 * 1024;
 const log = createLogger({ level: 'error' });
@@ -54,7 +53,7 @@ describe('the metered proxy', () => {
     gw = new GatewayService({
       upstream: new URL(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`),
       wwwDir: '/x', listenHost: '127.0.0.1', httpPort: 0, onionAddress: () => undefined, log, drainMs: 100,
-      meter: createVisitorMeter({ meter, paymentUrl: (_v, _r, id) => `http://api.test/v1/payment-requests/${id}`, requestJson: (r) => ({ id: r.id }) }),
+      meter: { meter, paymentUrl: (_v, _h, id) => `http://api.test/v1/payment-requests/${id}`, requestJson: (r) => ({ id: r.id }) },
     });
     await gw.start();
   });

@@ -2,6 +2,11 @@
 
 /** One request's view of its visitor's account, as the forwarder uses it on the hot path. */
 export interface RequestMeter {
+  /**
+   * True when the meter does not know the visitor's standing yet (a proxy worker asks its primary,
+   * once per visitor): the forwarder then waits for `ready` before it answers or forwards.
+   */
+  pending?(ready: () => void): boolean;
   /** Response headers that point at the payment request (and hand out the session token). */
   headers(): string[] | undefined;
   /** A 402 answer for a visitor that asked for one and must pay; undefined to forward. */
@@ -10,8 +15,11 @@ export interface RequestMeter {
   throttled(): boolean;
   /** Counts bytes sent at full speed. */
   count(bytes: number): void;
-  /** Counts bytes and returns the milliseconds to hold them (the visitor's shared token bucket). */
-  reserve(bytes: number): number;
+  /**
+   * Counts bytes and returns the milliseconds to hold them (the visitor's shared token bucket), or a
+   * promise of them when that bucket is in another process.
+   */
+  reserve(bytes: number): number | Promise<number>;
   /** Calls `wake` once when the throttle lifts (payment complete); returns the unregister function. */
   onRelease(wake: () => void): () => void;
 }
@@ -26,12 +34,23 @@ const SLICE = 16 * 1024;
  */
 export class Pacer {
   private readonly queue: Buffer[] = [];
+  /** The head slice is held: for the bucket's answer, or for the time it named. */
+  private holding = false;
   private timer: NodeJS.Timeout | undefined;
   private unwake: (() => void) | undefined;
+  /** Bumped by cancel(), so an answer to a reservation made before is ignored. */
+  private turn = 0;
   private readonly m: RequestMeter;
   private readonly write: (b: Buffer) => void;
   private readonly setPaused: (paused: boolean) => void;
   private readonly onIdle: () => void;
+  /** Sends the held head slice and goes on: the bucket's time is up, or the throttle lifted. */
+  private readonly release = (): void => {
+    this.cancel();
+    const slice = this.queue.shift();
+    if (slice) this.write(slice);
+    this.pump();
+  };
 
   constructor(m: RequestMeter, write: (b: Buffer) => void, setPaused: (paused: boolean) => void, onIdle: () => void) {
     this.m = m;
@@ -47,37 +66,53 @@ export class Pacer {
       return;
     }
     for (let i = 0; i < chunk.length; i += SLICE) this.queue.push(chunk.subarray(i, i + SLICE));
-    if (!this.timer) this.pump();
+    if (!this.holding) this.pump();
   }
 
   idle(): boolean {
-    return this.queue.length === 0 && this.timer === undefined;
+    return this.queue.length === 0 && !this.holding;
   }
 
   private pump(): void {
     while (this.queue.length > 0) {
       const slice = this.queue[0]!;
-      const wait = this.m.throttled() ? this.m.reserve(slice.length) : (this.m.count(slice.length), 0);
-      if (wait > 0) {
-        this.setPaused(true);
-        const release = () => {
-          this.cancel();
-          this.queue.shift();
-          this.write(slice);
-          this.pump();
-        };
-        this.timer = setTimeout(release, wait);
-        this.unwake = this.m.onRelease(release);
-        return;
+      if (!this.m.throttled()) {
+        this.m.count(slice.length);
+        this.queue.shift();
+        this.write(slice);
+        continue;
       }
-      this.queue.shift();
-      this.write(slice);
+      const wait = this.m.reserve(slice.length);
+      if (typeof wait === 'number' && wait <= 0) {
+        this.queue.shift();
+        this.write(slice);
+        continue;
+      }
+      this.holding = true;
+      this.setPaused(true);
+      this.unwake = this.m.onRelease(this.release);
+      if (typeof wait === 'number') {
+        this.timer = setTimeout(this.release, wait);
+      } else {
+        const turn = this.turn;
+        wait.then(
+          (ms) => {
+            if (turn !== this.turn) return;
+            if (ms > 0) this.timer = setTimeout(this.release, ms);
+            else this.release();
+          },
+          () => turn === this.turn && this.release(),
+        );
+      }
+      return;
     }
     this.setPaused(false);
     this.onIdle();
   }
 
   cancel(): void {
+    this.turn++;
+    this.holding = false;
     clearTimeout(this.timer);
     this.timer = undefined;
     this.unwake?.();

@@ -1,3 +1,4 @@
+// Erasable TypeScript only: the proxy workers load the helpers below straight from source under jest.
 import type { IncomingMessage } from 'node:http';
 import type { PaymentRequest } from '../../payments/types.js';
 import type { Visitor } from '../visitor.js';
@@ -8,21 +9,26 @@ export const SESSION_COOKIE = 'torplus_session';
 
 export interface VisitorMeterOptions {
   meter: Meter;
-  /** Where the visitor fetches the request: on the onion, its API port; else the plain API port. */
-  paymentUrl: (visitor: Visitor, req: IncomingMessage, requestId: string) => string;
+  /**
+   * Where the visitor fetches the request: on the onion, its API port; else the plain API port, on
+   * the host the visitor asked for (`host` is the request's Host header). With proxy workers this
+   * runs in the primary, for each Host header a worker reports.
+   */
+  paymentUrl: (visitor: Visitor, host: string | undefined, requestId: string) => string;
   /** The request as JSON, for a 402 body. */
   requestJson: (request: PaymentRequest) => unknown;
 }
 
 /**
  * Binds a request to its visitor's account: a Tor circuit on the onion, the client address on the
- * plain port, or a paid session when the request presents its token (header or cookie).
+ * plain port, or a paid session when the request presents its token (header or cookie). This is the
+ * single-process gateway's meter; with proxy workers, each worker has a RemoteVisitorMeter and the
+ * primary a MeterHost around the same Meter.
  */
 export function createVisitorMeter(o: VisitorMeterOptions): (req: IncomingMessage, visitor: Visitor) => RequestMeter {
   const { meter } = o;
   return (req, visitor) => {
-    const key = visitor.kind === 'circuit' ? `circuit:${visitor.circuitId}` : `ip:${req.socket.remoteAddress ?? 'unknown'}`;
-    const a = meter.account(key, sessionTokenOf(req));
+    const a = meter.account(visitorKeyOf(req, visitor), sessionTokenOf(req));
     const payHeaders = (): string[] | undefined => {
       if (!meter.mustPay(a)) return undefined;
       const r = meter.request(a);
@@ -30,12 +36,7 @@ export function createVisitorMeter(o: VisitorMeterOptions): (req: IncomingMessag
         meter.ensureRequest(a);
         return undefined;
       }
-      const url = o.paymentUrl(visitor, req, r.id);
-      const h = ['TorPlus-Payment-Request', url, 'Link', `<${url}>; rel="payment"`];
-      if (a.sessionToken) {
-        h.push('TorPlus-Session', a.sessionToken, 'Set-Cookie', `${SESSION_COOKIE}=${a.sessionToken}; Path=/; HttpOnly; SameSite=Lax`);
-      }
-      return h;
+      return paymentHeaders(o.paymentUrl(visitor, req.headers.host, r.id), a.sessionToken);
     };
     return {
       headers: payHeaders,
@@ -44,13 +45,9 @@ export function createVisitorMeter(o: VisitorMeterOptions): (req: IncomingMessag
         const r = meter.request(a);
         if (!r) {
           meter.ensureRequest(a);
-          const body = JSON.stringify({ error: 'payment_request_pending', message: 'a payment request is being prepared; retry in a second' });
-          return { headers: { 'content-type': 'application/json', 'retry-after': '1' }, body };
+          return PAYMENT_PENDING;
         }
-        const flat = payHeaders() ?? [];
-        const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store' };
-        for (let i = 0; i < flat.length; i += 2) headers[flat[i]!] = flat[i + 1]!;
-        return { headers, body: JSON.stringify(o.requestJson(r)) };
+        return paymentRequiredAnswer(payHeaders() ?? [], JSON.stringify(o.requestJson(r)));
       },
       throttled: () => a.throttled,
       count: (n) => meter.record(a, n),
@@ -63,12 +60,45 @@ export function createVisitorMeter(o: VisitorMeterOptions): (req: IncomingMessag
   };
 }
 
-function wants402(req: IncomingMessage): boolean {
+/** The meter's key for the request's visitor: its Tor circuit, or its address on the plain port. */
+export function visitorKeyOf(req: IncomingMessage, visitor: Visitor): string {
+  return visitor.kind === 'circuit' ? `circuit:${visitor.circuitId}` : `ip:${req.socket.remoteAddress ?? 'unknown'}`;
+}
+
+/** The visitor behind a key made by visitorKeyOf (for paymentUrl in the primary). */
+export function visitorOfKey(key: string): Visitor {
+  return key.startsWith('circuit:') ? { kind: 'circuit', circuitId: Number(key.slice(8)) } : { kind: 'direct' };
+}
+
+/** The response headers that point at a payment request, and hand out the session token. */
+export function paymentHeaders(url: string, sessionToken: string | undefined): string[] {
+  const h = ['TorPlus-Payment-Request', url, 'Link', `<${url}>; rel="payment"`];
+  if (sessionToken) {
+    h.push('TorPlus-Session', sessionToken, 'Set-Cookie', `${SESSION_COOKIE}=${sessionToken}; Path=/; HttpOnly; SameSite=Lax`);
+  }
+  return h;
+}
+
+/** The 402 answer: the payment headers and the request as JSON. */
+export function paymentRequiredAnswer(flat: string[], body: string): { headers: Record<string, string>; body: string } {
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+  for (let i = 0; i < flat.length; i += 2) headers[flat[i]!] = flat[i + 1]!;
+  return { headers, body };
+}
+
+/** The 402 answer while the payment request is still being made. */
+export const PAYMENT_PENDING: { headers: Record<string, string>; body: string } = {
+  headers: { 'content-type': 'application/json', 'retry-after': '1' },
+  body: JSON.stringify({ error: 'payment_request_pending', message: 'a payment request is being prepared; retry in a second' }),
+};
+
+/** The visitor asked for a 402 rather than a throttled body. */
+export function wants402(req: IncomingMessage): boolean {
   const v = req.headers['accept-payment'];
   return typeof v === 'string' && /\bstellar\b/i.test(v);
 }
 
-function sessionTokenOf(req: IncomingMessage): string | undefined {
+export function sessionTokenOf(req: IncomingMessage): string | undefined {
   const h = req.headers['torplus-session'];
   if (typeof h === 'string' && h.length > 0) return h;
   const cookie = req.headers.cookie;

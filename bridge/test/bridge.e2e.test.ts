@@ -10,6 +10,7 @@ import { socksGet } from '../src/devnet/socks-http.js';
 import { waitForOnion } from '../src/devnet/tornet.js';
 import { freePorts } from '../src/util/free-port.js';
 import { sharedTorNetwork } from './support/tornet.js';
+import { alive, until } from './support/wait.js';
 
 const WWW = resolve('www');
 const INDEX = readFileSync(join(WWW, 'index.html'));
@@ -28,25 +29,6 @@ function healthz(port: number): Promise<{ status: number; body: any }> {
       .on('error', rej)
       .end();
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function until<T>(what: string, timeoutMs: number, fn: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 describe('the bridge on a private Tor network', () => {
@@ -113,10 +95,10 @@ describe('the bridge on a private Tor network', () => {
     await nginx!.stop();
     const down = await onionGet('/');
     expect(down.status).toBe(502);
-    const h = await until('healthz to report the upstream down', 15_000, async () => {
+    const h = await until('healthz to report the upstream down', async () => {
       const r = await healthz(ports[1]!);
       return r.body.services.upstream.upstreamReachable === false ? r : undefined;
-    });
+    }, { timeoutMs: 15_000, intervalMs: 250 });
     expect(h.status).toBe(503);
     nginx = await startNginx({ port: ports[2]!, root: WWW });
     const up = await onionGet('/index.html');
@@ -128,10 +110,10 @@ describe('the bridge on a private Tor network', () => {
     const before = (await healthz(ports[1]!)).body.services.tor.pid as number;
     expect(alive(before)).toBe(true);
     process.kill(before, 'SIGKILL');
-    const after = await until('a new tor', 30_000, async () => {
+    const after = await until('a new tor', async () => {
       const t = (await healthz(ports[1]!)).body.services.tor;
       return t.pid && t.pid !== before ? (t.pid as number) : undefined;
-    });
+    }, { timeoutMs: 30_000, intervalMs: 250 });
     expect(alive(after)).toBe(true);
     const r = await waitForOnion(`http://${onion}/index.html`, net.socksPort, { timeoutMs: 60_000 });
     expect(r.status).toBe(200);

@@ -10,6 +10,7 @@ import { createLogger } from '../log/logger.js';
 import { GatewayService } from './gateway-service.js';
 import { typeScriptSourceArgs } from './worker-pool.js';
 import { ownerOfLocalPort } from './test-support/socket-owner.js';
+import { alive, until } from '../../test/support/wait.js';
 
 // PROXY_WORKERS > 1: the gateway forks proxy workers (from the TypeScript source here, see
 // worker-pool.ts) that share the plain port and the onion listener's port.
@@ -22,24 +23,6 @@ const log = createLogger({
 });
 const ONION = 'b'.repeat(56) + '.onion';
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 function get(port: number, path = '/'): Promise<{ status: number; headers: IncomingMessage['headers']; body: string }> {
   return new Promise((resolve, reject) => {
@@ -207,11 +190,11 @@ setInterval(noop, 1000);
     try {
       let out = '';
       child.stdout!.on('data', (d) => (out += d));
-      const pids = await until('the workers\' pids', () => out.includes('\n') && (JSON.parse(out) as number[]), 20_000);
+      const pids = await until('the workers\' pids', () => out.includes('\n') && (JSON.parse(out) as number[]), { timeoutMs: 20_000 });
       expect(pids).toHaveLength(2);
       expect(pids.every(alive)).toBe(true);
       child.kill('SIGKILL');
-      await until('the workers to exit', () => !pids.some(alive), 5_000);
+      await until('the workers to exit', () => !pids.some(alive), { timeoutMs: 5_000 });
     } finally {
       child.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { createLogger } from '../log/logger.js';
 import type { BootstrapPhase } from './events.js';
 import { type BootstrapProgress, TorService, type TorServiceOptions } from './tor-service.js';
+import { alive } from '../../test/support/wait.js';
 
 // Tor's own output at error level would clutter the test output; keep it for failing tests.
 const logged = new PassThrough();
@@ -36,14 +37,6 @@ function service(over: Partial<TorServiceOptions> = {}): TorService {
   return s;
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const mode = (p: string) => statSync(p).mode & 0o777;
 
 afterEach(async () => {

@@ -8,22 +8,15 @@ import type { PaymentRequest } from '../../payments/types.js';
 import { GatewayService } from '../gateway-service.js';
 import { ownerOfLocalPort } from '../test-support/socket-owner.js';
 import { Meter } from './meter.js';
+import { sleep, until } from '../../../test/support/wait.js';
 
 const MIB = 1024 * 1024;
 const FREE = 3 * MIB;
 const RATE = 256 * 1024;
 const VISITOR = 'ip:127.0.0.1';
+/** These tests poll state the primary updates every 25 ms. */
+const FAST = { intervalMs: 20 };
 const log = createLogger({ level: 'error' });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 function paymentRequest(id: string, now: number): PaymentRequest {
   return { id, service: 'tor', sessionId: 'S1', amount: 1n, asset: 'native', destination: 'G', memoHash: '00', creditBytes: 64 * MIB, createdAt: now, expiresAt: now + 60_000, status: 'open' };
@@ -120,11 +113,11 @@ describe('the metered proxy in worker processes', () => {
     }
     // Each worker's counts reach the primary within a batch interval.
     const account = meter.account(VISITOR);
-    await until('the workers\' counts', () => account.bytes === 2 * MIB + 2);
+    await until('the workers\' counts', () => account.bytes === 2 * MIB + 2, FAST);
     // 1 MiB more on one worker: no worker alone has served 3 MiB, both together have.
     expect(askedAt).toEqual([]);
     await get(port, `/?size=${MIB + 32 * 1024}`, a);
-    await until('the payment request', () => meter.request(meter.account(VISITOR)));
+    await until('the payment request', () => meter.request(meter.account(VISITOR)), FAST);
     // Asked within a slice or two of the allowance, not a batch or more late.
     expect(askedAt).toHaveLength(1);
     expect(askedAt[0]).toBeGreaterThan(FREE);
@@ -168,7 +161,7 @@ describe('the metered proxy in worker processes', () => {
     const pids = await until('a new worker', () => {
       const p = gw.workerPids();
       return p.length === 2 && !p.includes(victim) && p;
-    });
+    }, FAST);
     expect(pids).toContain(other);
     const [a, b] = await connectionPerWorker();
     const fresh = pids[0] === other ? b : a;
@@ -181,7 +174,7 @@ describe('the metered proxy in worker processes', () => {
     process.stdout.write(`after a worker restart: ${(rate / 1024).toFixed(1)} KiB/s together\n`);
     expect(rate).toBeGreaterThan(RATE * 0.8);
     expect(rate).toBeLessThan(RATE * 1.2);
-    await until('the counts', () => meter.account(VISITOR).bytes >= before + 768 * 1024);
+    await until('the counts', () => meter.account(VISITOR).bytes >= before + 768 * 1024, FAST);
   });
 
   it('lifts the throttle in both workers at once when the payment completes in the primary', async () => {
@@ -239,7 +232,7 @@ describe('the metered proxy in worker processes', () => {
       pids.add(r.pid);
     }
     expect([...pids].sort()).toEqual(gw.workerPids().sort());
-    await until('the paid bytes', () => session.paidBytes >= paidBefore + circuits * 2 * MIB);
+    await until('the paid bytes', () => session.paidBytes >= paidBefore + circuits * 2 * MIB, FAST);
     // Not the circuit's own account: the session's.
     expect(meter.account('circuit:113').bytes).toBe(0);
   });

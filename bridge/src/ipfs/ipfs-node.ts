@@ -1,0 +1,22 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Helia } from '@helia/interface';
+import { FsBlockstore } from 'blockstore-fs';
+import { FsDatastore } from 'datastore-fs';
+import { createHeliaLight } from 'helia';
+
+/**
+ * The embedded IPFS node: Helia without libp2p, routers or block brokers. The default
+ * createHelia() would start autoNAT, the DHT, relays, UPnP and dial the public bootstrap peers
+ * (field notes): useless offline and forbidden here. Peers are reached over Tor by `fill` instead.
+ * Blocks and pins live under `dir` and survive restarts.
+ */
+export async function openIpfsNode(dir: string, options: { signal?: AbortSignal } = {}): Promise<Helia> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const blockstore = new FsBlockstore(join(dir, 'blocks'));
+  const datastore = new FsDatastore(join(dir, 'datastore'));
+  options.signal?.throwIfAborted();
+  const helia = createHeliaLight({ blockstore, datastore });
+  await helia.start();
+  return helia;
+}

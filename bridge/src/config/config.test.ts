@@ -106,3 +106,33 @@ describe('payment settings', () => {
     expect(() => loadConfig({ PRICE_PER_MIB: '-1' }, cwd)).toThrow(/^PRICE_PER_MIB:/);
   });
 });
+
+describe('IPFS settings', () => {
+  const A = 'a'.repeat(56);
+  const B = 'b2'.repeat(28);
+
+  it('defaults to a node under DATA_DIR/ipfs with 3 versions, a 1 GiB reserve and no peers', () => {
+    const c = loadConfig({ DATA_DIR: 'state' }, cwd).ipfs;
+    expect(c).toMatchObject({ enabled: true, dir: join(cwd, 'state', 'ipfs'), keepVersions: 3, peers: [], fillReserveBytes: 1024 ** 3, fillTopN: 10 });
+    expect(c.fillIntervalMs).toBe(3600_000);
+  });
+
+  it('reads PEERS as onion addresses, with or without .onion, once each', () => {
+    expect(loadConfig({ PEERS: `${A}.onion, ${B}\n${A}` }, cwd).ipfs.peers).toEqual([`${A}.onion`, `${B}.onion`]);
+    expect(() => loadConfig({ PEERS: `${A}.onion,example.com` }, cwd)).toThrow(/^PEERS: expected v3 onion addresses.*"example\.com" is not one/);
+  });
+
+  it.each([
+    ['1073741824', 1024 ** 3],
+    ['500M', 500 * 1024 ** 2],
+    ['2GiB', 2 * 1024 ** 3],
+    ['64kb', 64 * 1024],
+  ])('reads FILL_RESERVE_BYTES=%s as %d bytes', (v, bytes) => {
+    expect(loadConfig({ FILL_RESERVE_BYTES: v }, cwd).ipfs.fillReserveBytes).toBe(bytes);
+  });
+
+  it('rejects a size it cannot read, and too few versions', () => {
+    expect(() => loadConfig({ FILL_RESERVE_BYTES: 'lots' }, cwd)).toThrow(/^FILL_RESERVE_BYTES: expected a size in bytes/);
+    expect(() => loadConfig({ IPFS_KEEP_VERSIONS: '0' }, cwd)).toThrow(/^IPFS_KEEP_VERSIONS: expected at least 1/);
+  });
+});

@@ -25,6 +25,20 @@ export interface Config {
   proxyWorkers: number;
   logLevel: RawConfig['LOG_LEVEL'];
   payments: PaymentsConfig;
+  ipfs: IpfsConfig;
+}
+
+export interface IpfsConfig {
+  enabled: boolean;
+  /** DATA_DIR/ipfs: blocks, pins and the popularity counts. */
+  dir: string;
+  keepVersions: number;
+  halfLifeMs: number;
+  /** Peers' onion addresses (`….onion`), for fill. */
+  peers: string[];
+  fillReserveBytes: number;
+  fillIntervalMs: number;
+  fillTopN: number;
 }
 
 export type StellarNetwork = 'public' | 'testnet' | 'local';
@@ -103,6 +117,16 @@ function fromRaw(raw: RawConfig, cwd: string): Config {
     proxyWorkers: raw.PROXY_WORKERS === 0 ? availableParallelism() : raw.PROXY_WORKERS,
     logLevel: raw.LOG_LEVEL,
     payments: paymentsConfig(raw, cwd),
+    ipfs: {
+      enabled: raw.IPFS_ENABLED,
+      dir: resolve(cwd, raw.DATA_DIR, 'ipfs'),
+      keepVersions: raw.IPFS_KEEP_VERSIONS,
+      halfLifeMs: raw.IPFS_HALF_LIFE_HOURS * 3600_000,
+      peers: raw.PEERS,
+      fillReserveBytes: raw.FILL_RESERVE_BYTES,
+      fillIntervalMs: raw.FILL_INTERVAL_SECONDS * 1000,
+      fillTopN: raw.FILL_TOP_N,
+    },
   };
 }
 

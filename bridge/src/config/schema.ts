@@ -55,6 +55,41 @@ const whole = (what: string, fallback: number, min = 0) =>
     .min(min, `expected at least ${min} ${what}`)
     .default(fallback);
 
+// A size in bytes, with an optional binary suffix: 1073741824, 1024M, 1G, 1GiB, 500MB (powers of 1024).
+const size = (fallback: string) =>
+  z
+    .string()
+    .trim()
+    .default(fallback)
+    .transform((v, ctx) => {
+      const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?$/i.exec(v);
+      const units: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+      const bytes = m ? Math.floor(Number(m[1]) * units[m[2]!.toLowerCase()]!) : NaN;
+      if (!Number.isSafeInteger(bytes)) {
+        ctx.addIssue({ code: 'custom', message: 'expected a size in bytes, such as 1073741824, 500M or 2G' });
+        return z.NEVER;
+      }
+      return bytes;
+    });
+
+// A v3 onion address: 56 base32 characters, with or without ".onion".
+const ONION = /^[a-z2-7]{56}$/;
+const peers = z
+  .string()
+  .default('')
+  .transform((v, ctx) => {
+    const out: string[] = [];
+    for (const item of v.split(/[\s,]+/).filter(Boolean)) {
+      const host = item.toLowerCase().replace(/^https?:\/\//, '').replace(/\/.*$/, '').replace(/\.onion$/, '');
+      if (!ONION.test(host)) {
+        ctx.addIssue({ code: 'custom', message: `expected v3 onion addresses separated by commas; ${JSON.stringify(item)} is not one` });
+        return z.NEVER;
+      }
+      if (!out.includes(`${host}.onion`)) out.push(`${host}.onion`);
+    }
+    return out;
+  });
+
 export const configSchema = z.object({
   WWW_DIR: z.string().min(1).default('./www'),
   TOR_DIR: z.string().min(1).default('./tor'),
@@ -98,6 +133,15 @@ export const configSchema = z.object({
   TAB_SETTLE_SECONDS: whole('seconds', 10, 1),
   TAB_MAX_UNSETTLED: xlm('1'),
   ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, 'expected at least 16 characters'),
+  // --- IPFS ---------------------------------------------------------------------------------
+  IPFS_ENABLED: flag(true),
+  IPFS_KEEP_VERSIONS: whole('versions', 3, 1),
+  // Popularity halves every this many hours without requests, so that old favourites fade.
+  IPFS_HALF_LIFE_HOURS: z.coerce.number({ error: 'expected a number of hours' }).positive('expected more than 0 hours').default(24),
+  PEERS: peers,
+  FILL_RESERVE_BYTES: size('1G'),
+  FILL_INTERVAL_SECONDS: whole('seconds', 3600, 10),
+  FILL_TOP_N: whole('CIDs', 10, 1),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug'], { error: 'expected error, warn, info or debug' }).default('info'),
 });
 

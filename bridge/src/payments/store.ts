@@ -8,8 +8,7 @@
 //
 // Money is INTEGER stroops read back as bigint (defaultSafeIntegers): never a float.
 import Database from 'better-sqlite3';
-import { chmodSync, closeSync, fchmodSync, mkdirSync, openSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { migrate, openPrivateDatabase } from '../util/sqlite.js';
 import { PaymentError } from './errors.js';
 import type { Earnings, PaidService, PaymentRequest, Receipt } from './types.js';
 
@@ -130,46 +129,21 @@ export class PaymentStore {
   private readonly db: Database.Database;
   private readonly stmts: ReturnType<PaymentStore['prepare']>;
 
-  private constructor(path: string) {
-    this.path = path;
-    this.db = new Database(path);
+  private constructor(db: Database.Database) {
+    this.path = db.name;
+    this.db = db;
     this.db.defaultSafeIntegers(true);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
-    this.migrate();
+    migrate(this.db, this.path, MIGRATIONS);
     this.stmts = this.prepare();
   }
 
   /** Opens (creating if needed) DATA_DIR/payments.sqlite: the folder 0700, the file 0600. */
   static open(dataDir: string, fileName = DB_FILE): PaymentStore {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-    // The folder may predate us with a looser mode; receipts and session hashes are nobody else's business.
-    if (statSync(dataDir).mode & 0o077) chmodSync(dataDir, 0o700);
-    const path = join(dataDir, fileName);
-    // Create the file 0600 before SQLite does: SQLite gives the -wal and -shm files the database's mode.
-    const fd = openSync(path, 'a', 0o600);
-    fchmodSync(fd, 0o600);
-    closeSync(fd);
-    return new PaymentStore(path);
+    return new PaymentStore(openPrivateDatabase(dataDir, fileName));
   }
 
   close(): void {
     if (this.db.open) this.db.close();
-  }
-
-  private migrate(): void {
-    const current = Number(this.db.pragma('user_version', { simple: true }));
-    if (current > MIGRATIONS.length) {
-      throw new Error(`${this.path} was written by a newer bridge (schema ${current}, this one knows ${MIGRATIONS.length})`);
-    }
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v]!);
-        this.db.pragma(`user_version = ${v + 1}`);
-      }).immediate();
-    }
   }
 
   private prepare() {

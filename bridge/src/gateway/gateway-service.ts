@@ -16,6 +16,8 @@ export interface GatewayOptions {
   /** The web server to front; undefined serves `wwwDir` with the embedded static server. */
   upstream: URL | undefined;
   wwwDir: string;
+  /** The embedded IPFS gateway, which serves /ipfs/ on both ports; read at start. */
+  ipfsUpstream?: () => URL | undefined;
   listenHost: string;
   httpPort: number;
   /** The onion address once known, for the Onion-Location header on the plain port. */
@@ -111,6 +113,7 @@ export class GatewayService implements Service {
     const { log } = this.opts;
     const servers = createProxyServers({
       upstream,
+      ipfsUpstream: this.opts.ipfsUpstream?.(),
       onionAddress: this.opts.onionAddress,
       onUpstreamError: (err) => this.upstreamFailed(err.message),
       onUpgradeError: (err) => log.debug(`upgrade tunnel failed: ${err.message}`, { service: this.name }),
@@ -143,6 +146,7 @@ export class GatewayService implements Service {
         workers,
         config: {
           upstream: upstream.href,
+          ipfsUpstream: this.opts.ipfsUpstream?.()?.href,
           listenHost: this.opts.listenHost,
           httpPort,
           onionPort,

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse, Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
-import { createForwarder } from './forwarder.js';
+import { createForwarder, type Forward } from './forwarder.js';
 import { createHttpServer } from './listeners.js';
 import { createOnionListener } from './onion-listener.js';
 import { tunnelUpgrade } from './upgrade.js';
@@ -13,6 +13,8 @@ import type { RequestMeter } from './meter/pacer.js';
 
 export interface ProxyServersOptions {
   upstream: URL;
+  /** The IPFS gateway: requests under /ipfs/ go there instead of the upstream, metered the same. */
+  ipfsUpstream?: URL;
   /** The onion address once known, for the Onion-Location header on the plain port. */
   onionAddress: () => string | undefined;
   onUpstreamError: (err: Error) => void;
@@ -46,36 +48,37 @@ export function createProxyServers(o: ProxyServersOptions): ProxyServers {
   const { upstream, onUpstreamError } = o;
   const visitorMeter = o.meter;
   const meter = visitorMeter ? (req: IncomingMessage) => visitorMeter(req, visitorOf(req.socket)) : undefined;
-  const onionForwarder = createForwarder({ upstream, onUpstreamError, meter });
-  const plainForwarder = createForwarder({
-    upstream,
-    onUpstreamError,
-    meter,
-    responseHeaders: (req) => {
-      const onion = o.onionAddress();
-      return onion ? ['Onion-Location', `http://${onion}${req.url ?? '/'}`] : undefined;
-    },
-  });
+  const onionLocation = (req: IncomingMessage) => {
+    const onion = o.onionAddress();
+    return onion ? ['Onion-Location', `http://${onion}${req.url ?? '/'}`] : undefined;
+  };
+  const forwarders = [createForwarder({ upstream, onUpstreamError, meter }), createForwarder({ upstream, onUpstreamError, meter, responseHeaders: onionLocation })];
+  const [onionForward, plainForward] = forwarders.map((f) => f.forward) as [Forward, Forward];
+  const ipfs = o.ipfsUpstream;
+  // The IPFS gateway gets its own pools; only the path prefix decides, so the site keeps every other path.
+  const route = (site: Forward, headers?: typeof onionLocation): Forward => {
+    if (!ipfs) return site;
+    const f = createForwarder({ upstream: ipfs, onUpstreamError, meter, responseHeaders: headers });
+    forwarders.push(f);
+    return (req, res) => (req.url !== undefined && req.url.startsWith('/ipfs/') ? f.forward(req, res) : site(req, res));
+  };
   const observe = o.onRequest;
-  const withVisitor = (forward: (req: IncomingMessage, res: ServerResponse) => void) =>
+  const withVisitor = (forward: Forward) =>
     observe ? (req: IncomingMessage, res: ServerResponse) => (observe(visitorOf(req.socket), req), forward(req, res)) : forward;
 
-  const onionHttp = createHttpServer(withVisitor(onionForwarder.forward));
+  const onionHttp = createHttpServer(withVisitor(route(onionForward)));
   onionHttp.on('upgrade', (req, socket, head) => tunnelUpgrade(req, socket as never, head, upstream, o.onUpgradeError));
   const onionTcp = createOnionListener({
     onConnection: (socket) => onionHttp.emit('connection', socket),
     headerTimeoutMs: o.headerTimeoutMs,
     onReject: o.onReject,
   });
-  const plain = createHttpServer(withVisitor(plainForwarder.forward));
+  const plain = createHttpServer(withVisitor(route(plainForward, onionLocation)));
   plain.on('upgrade', (req, socket, head) => tunnelUpgrade(req, socket as never, head, upstream, o.onUpgradeError));
   return {
     plain,
     onionTcp,
     onionHttp,
-    closeForwarders: () => {
-      onionForwarder.close();
-      plainForwarder.close();
-    },
+    closeForwarders: () => forwarders.forEach((f) => f.close()),
   };
 }

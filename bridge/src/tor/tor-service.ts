@@ -135,6 +135,19 @@ export class TorService extends EventEmitter<TorServiceEvents> implements Servic
     }
   }
 
+  /**
+   * Tor's SOCKS listener ("127.0.0.1:PORT") when the service was started with a socksPort, for the
+   * bridge's own outgoing connections to peers' onions; undefined otherwise or while tor restarts.
+   * (Tor opens no SOCKS listener under DisableNetwork 1.)
+   */
+  async socksAddress(signal?: AbortSignal): Promise<{ host: string; port: number } | undefined> {
+    const control = this.run?.ready ? this.run.control : undefined;
+    if (!control) return undefined;
+    const info = await control.getInfo('net/listeners/socks', { signal });
+    const m = /"?([0-9.]+):(\d+)"?/.exec(info['net/listeners/socks'] ?? '');
+    return m ? { host: m[1]!, port: Number(m[2]) } : undefined;
+  }
+
   /** The v3 onion address (56 characters + ".onion"); available once start() resolved. */
   onionAddress(): string {
     if (!this.address) throw new Error('tor service not started: no onion address yet');

@@ -1,11 +1,18 @@
 #!/usr/bin/env node
-import { ConfigError, loadConfig } from './config/config.js';
+import { join } from 'node:path';
+import { ConfigError, loadConfig, type Config } from './config/config.js';
+import { BridgeNotRunningError, callControl, CONTROL_SOCKET } from './control/control-socket.js';
+import { createFillProgress, type FillProgress } from './ipfs/fill/index.js';
 import { createLogger } from './log/logger.js';
 import { Supervisor } from './supervisor.js';
 
 const USAGE = `Usage: torplus-bridge [start]
+       torplus-bridge fill [ONION ...]
 
-  start   run the bridge (the default): tor, the onion service, the proxy and the API.
+  start   run the bridge (the default): tor, the onion service, the proxy, the API and IPFS.
+  fill    cache the most requested content of PEERS (or of the onion addresses given) within
+          FILL_RESERVE_BYTES, over Tor, in the running bridge. Exits 0 when at least one peer
+          was filled from, 1 when every peer was skipped or the bridge is not running.
 
 Settings come from environment variables and .env; see .env.example.`;
 
@@ -15,13 +22,15 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  if (command !== 'start') {
+  if (command !== 'start' && command !== 'fill') {
     process.stderr.write(`torplus-bridge: unknown command ${JSON.stringify(command)}\n${USAGE}\n`);
     return 2;
   }
   let config;
   try {
-    config = loadConfig();
+    // Onion addresses after `fill` replace PEERS, checked by the same rules.
+    const peers = command === 'fill' ? argv.slice(1) : [];
+    config = loadConfig(peers.length > 0 ? { ...process.env, PEERS: peers.join(',') } : process.env);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`torplus-bridge: configuration error: ${err.message}\n`);
@@ -29,10 +38,50 @@ async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
+  if (command === 'fill') return fill(config);
   // The seed and admin token are also scrubbed from every log line: a second line of defence.
   const secrets = [config.payments.seed, config.payments.adminToken].flatMap((s) => (s ? [s.reveal()] : []));
   const log = createLogger({ level: config.logLevel, secrets });
   return runUntilSignalled(new Supervisor({ config, log }), log);
+}
+
+/**
+ * Runs fill inside the running bridge, over its control socket: the bridge owns tor and the IPFS store,
+ * and a second process writing the same store would race its garbage collection.
+ */
+async function fill(config: Config): Promise<number> {
+  if (!config.ipfs.enabled) {
+    process.stderr.write('torplus-bridge fill: IPFS is off (IPFS_ENABLED=false); nothing to fill\n');
+    return 2;
+  }
+  if (config.ipfs.peers.length === 0) {
+    process.stderr.write('torplus-bridge fill: no peers: set PEERS to their onion addresses (comma-separated), or name them after `fill`\n');
+    return 2;
+  }
+  const progress = createFillProgress({ stream: process.stderr });
+  const ac = new AbortController();
+  process.once('SIGINT', () => ac.abort());
+  process.once('SIGTERM', () => ac.abort());
+  try {
+    return await callControl(
+      join(config.paths.data, CONTROL_SOCKET),
+      'fill',
+      { peers: config.ipfs.peers },
+      {
+        out: (text) => process.stdout.write(text.endsWith('\n') ? text : text + '\n'),
+        err: (text) => process.stderr.write(`torplus-bridge fill: ${text}\n`),
+        event: (e) => progress(e as unknown as FillProgress),
+      },
+      ac.signal,
+    );
+  } catch (err) {
+    if (err instanceof BridgeNotRunningError) {
+      process.stderr.write(`torplus-bridge fill: ${err.message}. fill runs inside the bridge, which owns tor and the IPFS store: start it (npm start) with the same settings, then run fill again.\n`);
+      return 1;
+    }
+    process.stderr.write(`torplus-bridge fill: ${(err as Error).message}\n`);
+    return 1;
+  }
 }
 
 /** Starts the bridge and keeps it up until SIGTERM or SIGINT, then stops everything within 10 s. */

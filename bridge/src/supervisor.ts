@@ -11,6 +11,11 @@ import { paymentsRouter } from './gateway/api/payments-routes.js';
 import { Meter, type PaymentPort } from './gateway/meter/meter.js';
 import type { Visitor } from './gateway/visitor.js';
 import { PaymentsService } from './payments/payments-service.js';
+import { IpfsService } from './ipfs/ipfs-service.js';
+import { ipfsRouter } from './gateway/api/ipfs-routes.js';
+import { CONTROL_SOCKET, ControlServer, type CommandHandler } from './control/control-socket.js';
+import { formatFillSummary, type FillProgress } from './ipfs/fill/index.js';
+import { join } from 'node:path';
 
 export interface SupervisorOptions {
   config: Config;
@@ -29,8 +34,12 @@ export class Supervisor {
   readonly api: ApiService;
   readonly payments: PaymentsService;
   readonly meter: Meter;
+  /** The embedded IPFS node; undefined with IPFS_ENABLED=false. */
+  readonly ipfs: IpfsService | undefined;
   private readonly started: Service[] = [];
   private announced = false;
+  private ipfsAnnounced = false;
+  private control: ControlServer | undefined;
 
   constructor(private readonly opts: SupervisorOptions) {
     const { config, log } = opts;
@@ -44,9 +53,18 @@ export class Supervisor {
       onError: (err) => log.warn(`payment request failed: ${err.message}`, { service: 'meter' }),
     });
     this.payments.on('complete', (e) => this.meter.paymentComplete(e));
+    if (config.ipfs.enabled) {
+      this.ipfs = new IpfsService({ config: config.ipfs, wwwDir: config.paths.www, log, socks: (signal) => this.tor.socksAddress(signal) });
+      this.ipfs.on('published', (p) => {
+        if (this.ipfsAnnounced && !p.changed) return;
+        this.ipfsAnnounced = true;
+        this.announceRoot(p.root.toString());
+      });
+    }
     this.gateway = new GatewayService({
       upstream: config.upstream,
       wwwDir: config.paths.www,
+      ipfsUpstream: () => this.ipfs?.gatewayUrl(),
       listenHost: config.listenHost,
       httpPort: config.httpPort,
       onionAddress: () => this.onionAddress(),
@@ -69,6 +87,8 @@ export class Supervisor {
         { virtualPort: 8000, target: this.api.onionTarget() },
       ],
       extraConfigFile: config.tor.extraConfigFile,
+      // fill reaches peers' onions through tor's SOCKS port: opened, on loopback, only when there are peers.
+      ...(config.ipfs.enabled && config.ipfs.peers.length > 0 ? { socksPort: 'auto' as const } : {}),
       powDefense: config.tor.powDefense,
       introDosDefense: config.tor.introDosDefense,
       log,
@@ -113,11 +133,41 @@ export class Supervisor {
 
   async start(signal?: AbortSignal): Promise<void> {
     const { log } = this.opts;
+    // IPFS first: the gateway's forwarders need its loopback address.
+    if (this.ipfs) {
+      await this.startService(this.ipfs, signal);
+      this.api.mount('/v1', ipfsRouter(this.ipfs));
+    }
     await this.startService(this.gateway, signal);
     await this.startPayments(signal);
     await this.startService(this.api, signal);
     await this.startService(this.tor, signal);
+    await this.startControl();
     log.info(`onion address ${this.tor.onionAddress()}; waiting for tor to publish it`);
+  }
+
+  /** The local control socket, through which `torplus-bridge fill` runs in this process. */
+  private async startControl(): Promise<void> {
+    const { config, log } = this.opts;
+    const path = join(config.paths.data, CONTROL_SOCKET);
+    const control = new ControlServer(path, this.ipfs ? { fill: this.fillCommand(this.ipfs) } : {});
+    try {
+      await control.start();
+      this.control = control;
+    } catch (err) {
+      // Not fatal: the bridge serves without it; only the CLI's fill needs it.
+      log.warn(`no control socket at ${path} (${(err as Error).message}); \`torplus-bridge fill\` will not reach this bridge`);
+    }
+  }
+
+  private fillCommand(ipfs: IpfsService): CommandHandler {
+    return async (args, io) => {
+      const peers = Array.isArray(args.peers) ? args.peers.filter((p): p is string => typeof p === 'string') : undefined;
+      const summary = await ipfs.fill({ peers: peers?.length ? peers : undefined, signal: io.signal, progress: (p: FillProgress) => io.event({ ...p }) });
+      io.out(formatFillSummary(summary));
+      // A cron job should fail only when nothing could be done: one peer offline is normal.
+      return summary.peers.length === 0 || summary.peers.some((p) => p.status === 'ok') ? 0 : 1;
+    };
   }
 
   /** Payments, then their API routes. Without a seed the bridge serves for free and says so once. */
@@ -157,7 +207,17 @@ export class Supervisor {
     );
   }
 
+  /** The site's IPFS root, and the DNSLink record that names it, on every change. */
+  private announceRoot(cid: string): void {
+    const print = this.opts.print ?? ((l: string) => process.stdout.write(l + '\n'));
+    const domain = this.opts.config.domain;
+    print(`ipfs=/ipfs/${cid}`);
+    print(`DNSLink: publish the TXT record "dnslink=/ipfs/${cid}" on _dnslink.torplus.${domain ?? '<your domain>'}, beside the torplus= record.`);
+  }
+
   async stop(): Promise<void> {
+    await this.control?.stop();
+    this.control = undefined;
     this.meter.close();
     const errors: unknown[] = [];
     while (this.started.length > 0) {
@@ -179,6 +239,7 @@ export class Supervisor {
       upstream: this.gateway.health(),
       payments: this.payments.health(),
       api: this.api.health(),
+      ...(this.ipfs ? { ipfs: this.ipfs.health() } : {}),
     };
   }
 }

@@ -79,3 +79,28 @@ export function startBridgeProcess(opts: BridgeProcessOptions): BridgeProcess {
     },
   };
 }
+
+export interface CommandResult {
+  code: number | string;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `torplus-bridge <args>` (fill, doctor, …) to completion with the bridge's environment. */
+export function runBridgeCommand(args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<CommandResult> {
+  const child = spawn(process.execPath, [CLI_PATH, ...args], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d));
+  child.stderr!.on('data', (d: Buffer) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  return new Promise((resolve) =>
+    child.once('close', (code, sig) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? sig ?? -1, stdout, stderr });
+    }),
+  );
+}

@@ -69,9 +69,9 @@ async function partPublish() {
     hashMs.push(performance.now() - t);
 
     const node = join(work, `node-${run}`);
-    const helia = await openIpfsNode(node);
+    const { helia, store } = await openIpfsNode(node);
     const db = openIpfsDb(node);
-    const pub = new Publisher({ helia, wwwDir: site, lock: new StorageLock(), db, keepVersions: 3, log });
+    const pub = new Publisher({ helia, store, wwwDir: site, lock: new StorageLock(), db, keepVersions: 3, log });
     t = performance.now();
     const r = await pub.publish();
     pubMs.push(performance.now() - t);

@@ -70,7 +70,8 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
 
   async start(signal?: AbortSignal): Promise<void> {
     const { config, log } = this.o;
-    this.helia = await openIpfsNode(config.dir, { signal });
+    const node = await openIpfsNode(config.dir, { signal });
+    this.helia = node.helia;
     this.db = openIpfsDb(config.dir);
     const blocks = (this.blocksStore = heliaBlocks(this.helia));
     const popularity = (this.popularity = new Popularity({ db: this.db, halfLifeMs: config.halfLifeMs }));
@@ -88,7 +89,7 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
       this.server!.listen(0, '127.0.0.1', () => resolve((this.server!.address() as { port: number }).port));
     });
 
-    this.publisher = new Publisher({ helia: this.helia, wwwDir: this.o.wwwDir, lock: this.lock, db: this.db, keepVersions: config.keepVersions, log });
+    this.publisher = new Publisher({ helia: this.helia, store: node.store, wwwDir: this.o.wwwDir, lock: this.lock, db: this.db, keepVersions: config.keepVersions, log });
     this.publisher.on('published', (p) => {
       this.lastError = undefined;
       log.info(`published ${this.o.wwwDir}: ${p.files} files, ${p.bytes} bytes in ${Math.round(p.ms)} ms`, { service: this.name });

@@ -6,7 +6,7 @@ import { unixfs } from '@helia/unixfs';
 import type Database from 'better-sqlite3';
 import { createLogger } from '../log/logger.js';
 import { openIpfsDb } from './ipfs-db.js';
-import { openIpfsNode } from './ipfs-node.js';
+import { openIpfsNode, type IpfsNode } from './ipfs-node.js';
 import { Publisher, type Published } from './publisher.js';
 import { StorageLock } from './storage-lock.js';
 
@@ -16,6 +16,7 @@ describe('Publisher', () => {
   let dir: string;
   let www: string;
   let helia: Helia;
+  let store: IpfsNode['store'];
   let db: Database.Database;
   let pub: Publisher | undefined;
 
@@ -25,7 +26,7 @@ describe('Publisher', () => {
     mkdirSync(join(www, 'sub'), { recursive: true });
     writeFileSync(join(www, 'index.html'), '<h1>v1</h1>');
     writeFileSync(join(www, 'sub', 'page.html'), 'page');
-    helia = await openIpfsNode(join(dir, 'ipfs'));
+    ({ helia, store } = await openIpfsNode(join(dir, 'ipfs')));
     db = openIpfsDb(join(dir, 'ipfs'));
   });
 
@@ -37,7 +38,7 @@ describe('Publisher', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const make = (keepVersions = 3) => (pub = new Publisher({ helia, wwwDir: www, lock: new StorageLock(), db, keepVersions, log, debounceMs: 100 }));
+  const make = (keepVersions = 3) => (pub = new Publisher({ helia, store, wwwDir: www, lock: new StorageLock(), db, keepVersions, log, debounceMs: 100 }));
 
   async function cat(root: Published['root'], path: string): Promise<string> {
     const chunks: Uint8Array[] = [];

@@ -7,9 +7,13 @@ import type Database from 'better-sqlite3';
 import { CID } from 'multiformats/cid';
 import type { Logger } from '../log/logger.js';
 import type { StorageLock } from './storage-lock.js';
+import { readSiteTree } from './import/site-tree.js';
+import { DEFAULT_LAYOUT, NeedsShardingError, UnixfsWriter } from './import/unixfs-writer.js';
 
 export interface PublisherOptions {
   helia: Pick<Helia, 'blockstore' | 'pins' | 'gc'>;
+  /** Where published blocks are written: the node's own blockstore, under Helia's (see IpfsNode). */
+  store: { has(cid: CID): Promise<boolean>; put(cid: CID, bytes: Uint8Array): Promise<unknown> };
   /** The site: WWW_DIR. */
   wwwDir: string;
   lock: StorageLock;
@@ -92,21 +96,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const started = performance.now();
     const dir = await stat(wwwDir).catch(() => undefined);
     if (!dir?.isDirectory()) throw new Error(`WWW_DIR ${wwwDir} is not a folder: create it and put the site in it, or set WWW_DIR`);
-    const fs = unixfs(helia as Helia);
     const result = await lock.shared(async () => {
-      let root: CID | undefined;
-      let files = 0;
-      let bytes = 0;
-      for await (const entry of fs.addAll(globSource(wwwDir, '**/*'), { wrapWithDirectory: true, cidVersion: 1, rawLeaves: true, signal })) {
-        // The wrapping directory comes last, with an empty path.
-        if (entry.path === '') root = entry.cid;
-        else if (!entry.unixfs || entry.unixfs.type === 'file' || entry.unixfs.type === 'raw') {
-          // A one-block file with raw leaves is just a raw block: no UnixFS metadata at all.
-          files++;
-          bytes += Number(entry.unixfs ? entry.unixfs.fileSize() : entry.size);
-        }
-      }
-      if (!root) throw new Error(`publishing ${wwwDir} produced no root`);
+      const { root, files, bytes } = await this.write(signal);
       if (!(await helia.pins.isPinned(root, { signal }))) {
         for await (const _ of helia.pins.add(root, { metadata: { kind: OWN_PIN, publishedAt: this.now() }, signal }));
       }
@@ -119,6 +110,37 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const published = { ...result, changed, ms: performance.now() - started };
     this.emit('published', published);
     return published;
+  }
+
+  /**
+   * The site's blocks: by UnixfsWriter, which gives the importer's own roots faster, or by the
+   * importer itself for a folder so large it must be a HAMT shard.
+   */
+  private async write(signal?: AbortSignal): Promise<{ root: CID; files: number; bytes: number }> {
+    const { wwwDir, store } = this.o;
+    // A block already stored (an unchanged file, on republish) is not written again.
+    const sink = { put: async (cid: CID, bytes: Uint8Array) => void ((await store.has(cid)) || (await store.put(cid, bytes))) };
+    const writer = new UnixfsWriter(sink, DEFAULT_LAYOUT, signal);
+    try {
+      const root = await writer.directory(await readSiteTree(wwwDir, signal));
+      return { root, files: writer.stats.files, bytes: writer.stats.bytes };
+    } catch (err) {
+      if (!(err instanceof NeedsShardingError)) throw err;
+    }
+    let root: CID | undefined;
+    let files = 0;
+    let bytes = 0;
+    for await (const entry of unixfs(this.o.helia as Helia).addAll(globSource(wwwDir, '**/*'), { wrapWithDirectory: true, cidVersion: 1, rawLeaves: true, signal })) {
+      // The wrapping directory comes last, with an empty path.
+      if (entry.path === '') root = entry.cid;
+      else if (!entry.unixfs || entry.unixfs.type === 'file' || entry.unixfs.type === 'raw') {
+        // A one-block file with raw leaves is just a raw block: no UnixFS metadata at all.
+        files++;
+        bytes += Number(entry.unixfs ? entry.unixfs.fileSize() : entry.size);
+      }
+    }
+    if (!root) throw new Error(`publishing ${wwwDir} produced no root`);
+    return { root, files, bytes };
   }
 
   /** Unpins roots past the newest `keepVersions` and collects their blocks. */

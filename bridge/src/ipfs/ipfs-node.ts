@@ -2,6 +2,8 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Helia } from '@helia/interface';
 import { FsBlockstore } from 'blockstore-fs';
+import { NextToLast } from 'blockstore-fs/sharding';
+import { fsStoredBlocks, type StoredBlocks } from './pins.js';
 import { FsDatastore } from 'datastore-fs';
 import { createHeliaLight } from 'helia';
 
@@ -19,14 +21,17 @@ export interface IpfsNode {
    * publisher orders itself against gc with the StorageLock instead.
    */
   store: FsBlockstore;
+  /** The same blocks as files, listed for garbage collection (PinStore.gc). */
+  stored: StoredBlocks;
 }
 
 export async function openIpfsNode(dir: string, options: { signal?: AbortSignal } = {}): Promise<IpfsNode> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const blockstore = new FsBlockstore(join(dir, 'blocks'));
+  const sharding = new NextToLast();
+  const blockstore = new FsBlockstore(join(dir, 'blocks'), { shardingStrategy: sharding });
   const datastore = new FsDatastore(join(dir, 'datastore'));
   options.signal?.throwIfAborted();
   const helia = createHeliaLight({ blockstore, datastore });
   await helia.start();
-  return { helia, store: blockstore };
+  return { helia, store: blockstore, stored: fsStoredBlocks(join(dir, 'blocks'), sharding, blockstore) };
 }

@@ -13,8 +13,9 @@ import { openIpfsNode } from './ipfs-node.js';
 import { Popularity, type CidKind } from './popularity.js';
 import { Publisher, type Published } from './publisher.js';
 import { StorageLock } from './storage-lock.js';
+import { PinStore } from './pins.js';
 import { TopList, type TopEntry } from './top.js';
-import { Filler, heliaFillStorage, httpPeerClient, type FillProgress, type FillSummary } from './fill/index.js';
+import { Filler, pinStoreFillStorage, httpPeerClient, type FillProgress, type FillSummary } from './fill/index.js';
 import { FilledTable } from './fill/filled-table.js';
 import type { SocksProxy } from '../util/http-stream.js';
 
@@ -58,6 +59,7 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
   private blocksStore: Blocks | undefined;
   private lastError: string | undefined;
   private filled: FilledTable | undefined;
+  private pins: PinStore | undefined;
   private fillRun: Promise<FillSummary> | undefined;
   private fillTimer: NodeJS.Timeout | undefined;
   private lastFill: { at: number; summary?: FillSummary; error?: string } | undefined;
@@ -89,7 +91,8 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
       this.server!.listen(0, '127.0.0.1', () => resolve((this.server!.address() as { port: number }).port));
     });
 
-    this.publisher = new Publisher({ helia: this.helia, store: node.store, wwwDir: this.o.wwwDir, lock: this.lock, db: this.db, keepVersions: config.keepVersions, log });
+    this.pins = new PinStore(this.db, blocks, node.stored);
+    this.publisher = new Publisher({ helia: this.helia, store: node.store, pins: this.pins, wwwDir: this.o.wwwDir, lock: this.lock, db: this.db, keepVersions: config.keepVersions, log });
     this.publisher.on('published', (p) => {
       this.lastError = undefined;
       log.info(`published ${this.o.wwwDir}: ${p.files} files, ${p.bytes} bytes in ${Math.round(p.ms)} ms`, { service: this.name });
@@ -136,7 +139,7 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
     const popularity = this.popularity;
     // A Filler per run: the SOCKS port can change when tor restarts; the table and the lock are shared.
     const filler = new Filler({
-      storage: heliaFillStorage(this.helia, this.lock),
+      storage: pinStoreFillStorage(this.pins!, this.blocks(), this.lock),
       db: this.db,
       peers: httpPeerClient({ transport: { socks } }),
       reserveBytes: config.fillReserveBytes,
@@ -205,7 +208,7 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
     this.popularity?.close();
     await this.helia?.stop();
     this.db?.close();
-    this.server = this.helia = this.db = this.popularity = this.publisher = this.topList = this.filled = undefined;
+    this.server = this.helia = this.db = this.popularity = this.publisher = this.topList = this.filled = this.pins = undefined;
   }
 
   health(): Health {

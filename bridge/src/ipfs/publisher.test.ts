@@ -7,6 +7,8 @@ import type Database from 'better-sqlite3';
 import { createLogger } from '../log/logger.js';
 import { openIpfsDb } from './ipfs-db.js';
 import { openIpfsNode, type IpfsNode } from './ipfs-node.js';
+import { PinStore } from './pins.js';
+import { heliaBlocks } from './blocks.js';
 import { Publisher, type Published } from './publisher.js';
 import { StorageLock } from './storage-lock.js';
 
@@ -16,7 +18,8 @@ describe('Publisher', () => {
   let dir: string;
   let www: string;
   let helia: Helia;
-  let store: IpfsNode['store'];
+  let node: IpfsNode;
+  let pins: PinStore;
   let db: Database.Database;
   let pub: Publisher | undefined;
 
@@ -26,8 +29,10 @@ describe('Publisher', () => {
     mkdirSync(join(www, 'sub'), { recursive: true });
     writeFileSync(join(www, 'index.html'), '<h1>v1</h1>');
     writeFileSync(join(www, 'sub', 'page.html'), 'page');
-    ({ helia, store } = await openIpfsNode(join(dir, 'ipfs')));
+    node = await openIpfsNode(join(dir, 'ipfs'));
+    helia = node.helia;
     db = openIpfsDb(join(dir, 'ipfs'));
+    pins = new PinStore(db, heliaBlocks(helia), node.stored);
   });
 
   afterEach(async () => {
@@ -38,7 +43,7 @@ describe('Publisher', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const make = (keepVersions = 3) => (pub = new Publisher({ helia, store, wwwDir: www, lock: new StorageLock(), db, keepVersions, log, debounceMs: 100 }));
+  const make = (keepVersions = 3) => (pub = new Publisher({ helia, store: node.store, pins, wwwDir: www, lock: new StorageLock(), db, keepVersions, log, debounceMs: 100 }));
 
   async function cat(root: Published['root'], path: string): Promise<string> {
     const chunks: Uint8Array[] = [];
@@ -53,9 +58,7 @@ describe('Publisher', () => {
     expect(r).toMatchObject({ changed: true, files: 2, bytes: 15 });
     expect(await cat(r.root, 'index.html')).toBe('<h1>v1</h1>');
     expect(await cat(r.root, 'sub/page.html')).toBe('page');
-    const pins = [];
-    for await (const pin of helia.pins.ls()) pins.push(pin);
-    expect(pins.map((x) => [x.cid.toString(), x.metadata.kind])).toEqual([[r.root.toString(), 'own']]);
+    expect(pins.list().map((x) => [x.root.toString(), x.kind])).toEqual([[r.root.toString(), 'own']]);
     // A file's leaf is a raw block (raw leaves), not dag-pb.
     const st = await unixfs(helia).stat(r.root, { path: 'index.html', offline: true });
     expect(st.cid.code).toBe(0x55);
@@ -94,7 +97,7 @@ describe('Publisher', () => {
     writeFileSync(join(www, 'index.html'), '<h1>v3</h1>');
     const v3 = await p.publish();
     expect(p.versions().map((v) => v.root)).toEqual([v3.root.toString(), v2.root.toString()]);
-    expect(await helia.pins.isPinned(v1.root)).toBe(false);
+    expect(pins.get(v1.root)).toBeUndefined();
     expect(await helia.blockstore.has(onlyV1)).toBe(false);
     expect(await helia.blockstore.has(v1.root)).toBe(false);
     // Shared blocks (the unchanged sub/page.html) stay, and v2 still reads whole.

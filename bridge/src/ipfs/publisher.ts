@@ -7,11 +7,14 @@ import type Database from 'better-sqlite3';
 import { CID } from 'multiformats/cid';
 import type { Logger } from '../log/logger.js';
 import type { StorageLock } from './storage-lock.js';
+import type { PinStore } from './pins.js';
 import { readSiteTree } from './import/site-tree.js';
 import { DEFAULT_LAYOUT, NeedsShardingError, UnixfsWriter } from './import/unixfs-writer.js';
 
 export interface PublisherOptions {
-  helia: Pick<Helia, 'blockstore' | 'pins' | 'gc'>;
+  /** For the importer, used only for folders too large for UnixfsWriter. */
+  helia: Pick<Helia, 'blockstore'>;
+  pins: PinStore;
   /** Where published blocks are written: the node's own blockstore, under Helia's (see IpfsNode). */
   store: { has(cid: CID): Promise<boolean>; put(cid: CID, bytes: Uint8Array): Promise<unknown> };
   /** The site: WWW_DIR. */
@@ -39,9 +42,6 @@ export interface PublisherEvents {
   published: [Published];
   error: [Error];
 }
-
-/** The pin metadata of the bridge's own site, which fill never evicts. */
-export const OWN_PIN = 'own';
 
 /**
  * Publishes WWW_DIR as UnixFS (CIDv1, raw leaves, wrapped in a directory), pins it as the bridge's
@@ -92,15 +92,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   }
 
   private async add(signal?: AbortSignal): Promise<Published> {
-    const { wwwDir, lock, helia } = this.o;
+    const { wwwDir, lock, pins } = this.o;
     const started = performance.now();
     const dir = await stat(wwwDir).catch(() => undefined);
     if (!dir?.isDirectory()) throw new Error(`WWW_DIR ${wwwDir} is not a folder: create it and put the site in it, or set WWW_DIR`);
     const result = await lock.shared(async () => {
-      const { root, files, bytes } = await this.write(signal);
-      if (!(await helia.pins.isPinned(root, { signal }))) {
-        for await (const _ of helia.pins.add(root, { metadata: { kind: OWN_PIN, publishedAt: this.now() }, signal }));
-      }
+      const { root, files, bytes, blocks } = await this.write(signal);
+      if (pins.get(root)?.kind !== 'own') await pins.pin(root, 'own', { publishedAt: this.now() }, { blocks, signal });
       return { root, files, bytes };
     });
     const changed = !this.last?.equals(result.root);
@@ -116,14 +114,20 @@ export class Publisher extends EventEmitter<PublisherEvents> {
    * The site's blocks: by UnixfsWriter, which gives the importer's own roots faster, or by the
    * importer itself for a folder so large it must be a HAMT shard.
    */
-  private async write(signal?: AbortSignal): Promise<{ root: CID; files: number; bytes: number }> {
+  private async write(signal?: AbortSignal): Promise<{ root: CID; files: number; bytes: number; blocks?: CID[] }> {
     const { wwwDir, store } = this.o;
-    // A block already stored (an unchanged file, on republish) is not written again.
-    const sink = { put: async (cid: CID, bytes: Uint8Array) => void ((await store.has(cid)) || (await store.put(cid, bytes))) };
+    const blocks: CID[] = [];
+    const sink = {
+      put: async (cid: CID, bytes: Uint8Array) => {
+        blocks.push(cid);
+        // A block already stored (an unchanged file, on republish) is not written again.
+        if (!(await store.has(cid))) await store.put(cid, bytes);
+      },
+    };
     const writer = new UnixfsWriter(sink, DEFAULT_LAYOUT, signal);
     try {
       const root = await writer.directory(await readSiteTree(wwwDir, signal));
-      return { root, files: writer.stats.files, bytes: writer.stats.bytes };
+      return { root, files: writer.stats.files, bytes: writer.stats.bytes, blocks };
     } catch (err) {
       if (!(err instanceof NeedsShardingError)) throw err;
     }
@@ -147,14 +151,13 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   private async prune(signal?: AbortSignal): Promise<void> {
     const old = this.versions().slice(this.o.keepVersions);
     if (old.length === 0) return;
-    const { helia, lock, db, log } = this.o;
+    const { pins, lock, db, log } = this.o;
     await lock.exclusive(async () => {
       for (const v of old) {
-        const cid = CID.parse(v.root);
-        if (await helia.pins.isPinned(cid, { signal })) for await (const _ of helia.pins.rm(cid, { signal }));
+        pins.unpin(CID.parse(v.root));
         db.prepare('DELETE FROM versions WHERE root = ?').run(v.root);
       }
-      await helia.gc({ signal });
+      await pins.gc({ signal });
     });
     log.info(`unpinned ${old.length} old version(s) of the site and collected their blocks`, { service: 'ipfs' });
   }

@@ -27,7 +27,9 @@ import {
 } from './test-support/fixtures.js';
 import { httpPeerClient } from './peer-client.js';
 import { until } from '../../../test/support/wait.js';
-import { heliaFillStorage, type FillStorage } from './storage.js';
+import { pinStoreFillStorage, type FillStorage } from './storage.js';
+import { listedStoredBlocks, PinStore } from '../pins.js';
+import { heliaBlocks } from '../blocks.js';
 
 const [A, B, C, D, E] = ['a', 'b', 'c', 'd', 'e'].map(onion) as [string, string, string, string, string];
 
@@ -35,6 +37,7 @@ const [A, B, C, D, E] = ['a', 'b', 'c', 'd', 'e'].map(onion) as [string, string,
 interface Local {
   helia: Helia;
   storage: FillStorage;
+  pins: PinStore;
   /** Every block fill wrote, with the bytes it wrote. */
   puts: Array<{ cid: CID; bytes: Uint8Array }>;
   db: Database.Database;
@@ -73,10 +76,11 @@ describe('Filler', () => {
     const db = new Database(join(dir, `fill-${seed++}.sqlite`));
     db.pragma('journal_mode = WAL');
     const { log, lines } = captureLog();
-    const storage = heliaFillStorage(helia, new StorageLock());
+    const pins = new PinStore(db, heliaBlocks(helia), listedStoredBlocks(helia.blockstore));
+    const storage = pinStoreFillStorage(pins, heliaBlocks(helia), new StorageLock());
     const puts: Local['puts'] = [];
     const blocks = { ...storage.blocks, put: (cid: CID, bytes: Uint8Array, o?: { signal?: AbortSignal }) => (puts.push({ cid, bytes }), storage.blocks.put(cid, bytes, o)) };
-    const l = { helia, storage: { ...storage, blocks }, puts, db, log, lines };
+    const l = { helia, pins, storage: { ...storage, blocks }, puts, db, log, lines };
     locals.push(l);
     return l;
   }
@@ -104,7 +108,7 @@ describe('Filler', () => {
   /** The bridge's own content: pinned by the bridge, never in fill's table. */
   async function own(l: Local, content: Uint8Array): Promise<TestDag> {
     const d = await addFile(l.helia, content, 1000);
-    for await (const _ of l.helia.pins.add(d.root, { metadata: { kind: 'own' } }));
+    await l.pins.pin(d.root, 'own');
     return d;
   }
 
@@ -301,7 +305,7 @@ describe('Filler', () => {
     await filler(l).fill([A]);
     expect(filler(l).filled()).toHaveLength(4);
     // Someone removed v's pin behind fill's back: its record no longer holds any bytes.
-    for await (const _ of l.helia.pins.rm(v.root));
+    l.pins.unpin(v.root);
     // And the operator lowered FILL_RESERVE_BYTES to two DAGs.
     const summary = await filler(l, { reserveBytes: 2 * x.bytes + 100 }).fill([]);
     expect(summary.peers).toEqual([]);
@@ -321,7 +325,7 @@ describe('Filler', () => {
     let pinnedAtGc = false;
     await l.storage.lock.exclusive(async () => {
       pinnedAtGc = await l.storage.isPinned(d.root, {});
-      await l.helia.gc();
+      await l.pins.gc();
     });
     expect(pinnedAtGc).toBe(true);
     expect((await filling).dags).toBe(1);

@@ -1,8 +1,8 @@
-// What fill needs of the node's storage, and its Helia implementation. The adapter does no locking itself:
+// What fill needs of the node's storage, and its implementation on the PinStore. The adapter does no locking itself:
 // the Filler wraps writes in lock.shared and gc in lock.exclusive, and taking the lock twice would deadlock.
-import type { Helia } from '@helia/interface';
 import type { CID } from 'multiformats/cid';
-import { heliaBlocks, type Blocks } from '../blocks.js';
+import type { Blocks } from '../blocks.js';
+import type { PinStore } from '../pins.js';
 import type { StorageLock } from '../storage-lock.js';
 
 export type PinMetadata = Record<string, string | number | boolean>;
@@ -22,26 +22,23 @@ export interface FillStorage {
   gc(opts: Opts): Promise<void>;
 }
 
-export function heliaFillStorage(helia: Pick<Helia, 'blockstore' | 'pins' | 'gc'>, lock: StorageLock): FillStorage {
+/** Fill's storage on the node's PinStore: filled DAGs are pins of kind 'filled'. */
+export function pinStoreFillStorage(pins: PinStore, blocks: Blocks, lock: StorageLock): FillStorage {
   return {
     lock,
-    blocks: heliaBlocks(helia),
+    blocks,
     async pin(root, metadata, opts) {
-      // pins.add is an async generator: nothing happens until it is drained.
-      for await (const _ of helia.pins.add(root, { metadata, ...opts }));
+      await pins.pin(root, 'filled', metadata, opts);
     },
-    async unpin(root, opts) {
-      for await (const _ of helia.pins.rm(root, opts));
+    async unpin(root) {
+      // Only filled content: the site's own pin of the same root stays.
+      if (pins.get(root)?.kind === 'filled') pins.unpin(root);
     },
-    isPinned: (cid, opts) => helia.pins.isPinned(cid, opts),
-    async pinMetadata(root, opts) {
-      try {
-        return (await helia.pins.get(root, opts)).metadata;
-      } catch (err) {
-        if ((err as Error).name === 'NotFoundError') return undefined;
-        throw err;
-      }
+    isPinned: async (cid) => pins.isPinned(cid),
+    async pinMetadata(root) {
+      const p = pins.get(root);
+      return p && { ...p.metadata, kind: p.kind };
     },
-    gc: (opts) => helia.gc(opts),
+    gc: async (opts) => void (await pins.gc(opts)),
   };
 }

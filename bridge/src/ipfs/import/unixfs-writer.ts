@@ -122,6 +122,8 @@ export class UnixfsWriter {
   private async chunked(path: string, countBytes: boolean): Promise<Node> {
     const fh = await open(path, 'r');
     const leaves: Node[] = [];
+    // Leaves are written while the next is read and hashed: up to a few writes in flight per file.
+    const pending = new Set<Promise<void>>();
     try {
       for (;;) {
         this.signal?.throwIfAborted();
@@ -135,10 +137,16 @@ export class UnixfsWriter {
         if (filled === 0) break;
         const leaf = buf.subarray(0, filled);
         if (countBytes) this.stats.bytes += filled;
-        leaves.push({ cid: await this.write(raw.code, leaf), size: filled, fileSize: filled });
+        const node = { cid: sha256Cid(raw.code, leaf), size: filled, fileSize: filled };
+        leaves.push(node);
+        const w = this.put(node.cid, leaf).finally(() => pending.delete(w));
+        pending.add(w);
+        if (pending.size >= 4) await Promise.race(pending);
         if (filled < buf.byteLength) break;
       }
+      await Promise.all(pending);
     } finally {
+      await Promise.allSettled(pending);
       await fh.close();
     }
     if (leaves.length === 1) return leaves[0]!; // the file shrank to one leaf while being read
@@ -166,8 +174,12 @@ export class UnixfsWriter {
 
   private async write(code: number, bytes: Uint8Array): Promise<CID> {
     const cid = sha256Cid(code, bytes);
+    await this.put(cid, bytes);
+    return cid;
+  }
+
+  private async put(cid: CID, bytes: Uint8Array): Promise<void> {
     await this.sink.put(cid, bytes, { signal: this.signal });
     this.stats.blocks++;
-    return cid;
   }
 }

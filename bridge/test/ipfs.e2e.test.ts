@@ -58,18 +58,18 @@ describe('IPFS: publish, trustless gateway, and fill between two bridges over To
   let bPorts: number[];
   let aOnion: string;
   let firstRoot: string;
-  const bEnv = () => ({
-    WWW_DIR: join(dir, 'www-b'),
-    TOR_DIR: join(dir, 'tor-b'),
-    DATA_DIR: join(dir, 'data-b'),
+  /** A bridge's settings: its own folders under `dir`, both ports on loopback, the private network. */
+  const bridgeEnv = (name: string, ports: number[], site: string, extra: Record<string, string> = {}) => ({
+    WWW_DIR: site,
+    TOR_DIR: join(dir, `tor-${name}`),
+    DATA_DIR: join(dir, `data-${name}`),
     TOR_EXTRA_CONFIG: net.joinConfigFile,
     LISTEN_HOST: '127.0.0.1',
-    HTTP_PORT: String(bPorts[0]),
-    API_PORT: String(bPorts[1]),
-    PEERS: aOnion,
-    FILL_RESERVE_BYTES: '10M',
-    FILL_INTERVAL_SECONDS: '3600',
+    HTTP_PORT: String(ports[0]),
+    API_PORT: String(ports[1]),
+    ...extra,
   });
+  const bEnv = () => bridgeEnv('b', bPorts, join(dir, 'www-b'), { PEERS: aOnion, FILL_RESERVE_BYTES: '10M', FILL_INTERVAL_SECONDS: '3600' });
 
   beforeAll(async () => {
     cpSync(resolve('www'), www, { recursive: true });
@@ -77,18 +77,7 @@ describe('IPFS: publish, trustless gateway, and fill between two bridges over To
     writeFileSync(join(www, 'big.bin'), Buffer.alloc(1_500_000, 'torplus'));
     cpSync(resolve('www'), join(dir, 'www-b'), { recursive: true });
     [aPorts, bPorts] = [await freePorts(2), await freePorts(2)];
-    a = startBridgeProcess({
-      env: {
-        WWW_DIR: www,
-        TOR_DIR: join(dir, 'tor-a'),
-        DATA_DIR: join(dir, 'data-a'),
-        TOR_EXTRA_CONFIG: net.joinConfigFile,
-        LISTEN_HOST: '127.0.0.1',
-        HTTP_PORT: String(aPorts[0]),
-        API_PORT: String(aPorts[1]),
-        DOMAIN: 'example.test',
-      },
-    });
+    a = startBridgeProcess({ env: bridgeEnv('a', aPorts, www, { DOMAIN: 'example.test' }) });
     aOnion = await a.published(90_000);
     await until('an ipfs= line from A', () => ipfsLines(a!).length > 0, { timeoutMs: 30_000 });
     firstRoot = /^ipfs=\/ipfs\/(\S+)$/.exec(ipfsLines(a!)[0]!)![1]!;

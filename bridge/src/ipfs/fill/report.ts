@@ -20,35 +20,32 @@ export interface FillProgress {
   elapsedMs: number;
 }
 
-export interface PeerSummary {
-  peer: string;
-  status: 'ok' | 'skipped';
-  /** Why it was skipped (status 'skipped'). */
-  kind?: PeerFaultKind;
-  reason?: string;
-  /** DAGs filled from this peer, their block bytes and blocks. */
+/** What a fill did, for one peer or for all. */
+export interface FillTotals {
+  /** DAGs filled, their block bytes and blocks. */
   dags: number;
   bytes: number;
   blocks: number;
   /** CAR bytes received, counting DAGs that were then refused. */
   received: number;
-  /** Filled DAGs evicted to make room for this peer's. */
+  /** Filled DAGs evicted to make room. */
   evicted: number;
   ms: number;
   bytesPerSec: number;
+}
+
+export interface PeerSummary extends FillTotals {
+  peer: string;
+  status: 'ok' | 'skipped';
+  /** Why it was skipped (status 'skipped'). */
+  kind?: PeerFaultKind;
+  reason?: string;
   /** DAGs of this peer not filled, each with the reason. */
   notes: string[];
 }
 
-export interface FillSummary {
+export interface FillSummary extends FillTotals {
   peers: PeerSummary[];
-  dags: number;
-  bytes: number;
-  blocks: number;
-  received: number;
-  evicted: number;
-  ms: number;
-  bytesPerSec: number;
 }
 
 export interface FillProgressOptions {

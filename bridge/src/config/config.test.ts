@@ -136,3 +136,18 @@ describe('IPFS settings', () => {
     expect(() => loadConfig({ IPFS_KEEP_VERSIONS: '0' }, cwd)).toThrow(/^IPFS_KEEP_VERSIONS: expected at least 1/);
   });
 });
+
+describe('IPFS peer settings (libp2p and bitswap payments)', () => {
+  it('defaults: port 4001, 50 MiB free, the site price, 32 KiB/s throttled, fill spends at most 1 XLM', () => {
+    const c = loadConfig({}, cwd);
+    expect(c.ipfs).toMatchObject({ listenPort: 4001, freeBytes: 50 * 1024 ** 2, throttleBytesPerSec: 32 * 1024, fillMaxSpendStroops: 10_000_000n });
+    expect(c.payments.ipfsPricePerMibStroops).toBeUndefined();
+  });
+
+  it('reads IPFS_PRICE_PER_MIB as exact stroops and rejects nonsense', () => {
+    expect(loadConfig({ IPFS_PRICE_PER_MIB: '0.0002' }, cwd).payments.ipfsPricePerMibStroops).toBe(2000n);
+    expect(() => loadConfig({ IPFS_PRICE_PER_MIB: 'cheap' }, cwd)).toThrow(/^IPFS_PRICE_PER_MIB: expected an amount of XLM/);
+    expect(() => loadConfig({ FILL_MAX_SPEND: '-2' }, cwd)).toThrow(/^FILL_MAX_SPEND:/);
+    expect(loadConfig({ IPFS_FREE_BYTES: '100000' }, cwd).ipfs.freeBytes).toBe(100_000);
+  });
+});

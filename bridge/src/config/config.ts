@@ -39,6 +39,13 @@ export interface IpfsConfig {
   fillReserveBytes: number;
   fillIntervalMs: number;
   fillTopN: number;
+  /** The onion's virtual port for libp2p (/onion3/<address>:<port>). */
+  listenPort: number;
+  /** Bytes of blocks a peer gets over bitswap before it is asked to pay. */
+  freeBytes: number;
+  throttleBytesPerSec: number;
+  /** The most one fill run pays peers, in stroops. */
+  fillMaxSpendStroops: bigint;
 }
 
 export type StellarNetwork = 'public' | 'testnet' | 'local';
@@ -55,6 +62,8 @@ export interface PaymentsConfig {
   graceSeconds: number;
   throttleBytesPerSec: number;
   pricePerMibStroops: bigint;
+  /** IPFS_PRICE_PER_MIB: what peers pay per MiB of blocks (bitswap); default PRICE_PER_MIB. */
+  ipfsPricePerMibStroops?: bigint;
   /** How many MiB of credit one payment request buys. */
   paymentMib: number;
   requestTtlSeconds: number;
@@ -126,6 +135,10 @@ function fromRaw(raw: RawConfig, cwd: string): Config {
       fillReserveBytes: raw.FILL_RESERVE_BYTES,
       fillIntervalMs: raw.FILL_INTERVAL_SECONDS * 1000,
       fillTopN: raw.FILL_TOP_N,
+      listenPort: raw.IPFS_LISTEN_PORT || 4001,
+      freeBytes: raw.IPFS_FREE_BYTES,
+      throttleBytesPerSec: raw.IPFS_THROTTLE_BYTES_PER_SEC,
+      fillMaxSpendStroops: raw.FILL_MAX_SPEND,
     },
   };
 }
@@ -152,6 +165,7 @@ function paymentsConfig(raw: RawConfig, cwd: string): PaymentsConfig {
     graceSeconds: raw.GRACE_SECONDS,
     throttleBytesPerSec: raw.THROTTLE_BYTES_PER_SEC,
     pricePerMibStroops: raw.PRICE_PER_MIB,
+    ...(raw.IPFS_PRICE_PER_MIB !== undefined ? { ipfsPricePerMibStroops: raw.IPFS_PRICE_PER_MIB } : {}),
     paymentMib: raw.PAYMENT_MIB,
     requestTtlSeconds: raw.PAYMENT_REQUEST_TTL_SECONDS,
     tabSettleSeconds: raw.TAB_SETTLE_SECONDS,

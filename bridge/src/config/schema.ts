@@ -142,6 +142,17 @@ export const configSchema = z.object({
   FILL_RESERVE_BYTES: size('1G'),
   FILL_INTERVAL_SECONDS: whole('seconds', 3600, 10),
   FILL_TOP_N: whole('CIDs', 10, 1),
+  // Peers over libp2p (bitswap): what they get free, then pay for, and their throttled rate.
+  IPFS_LISTEN_PORT: port(4001),
+  IPFS_FREE_BYTES: size('50M'),
+  IPFS_PRICE_PER_MIB: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v.trim() === '' || parseXlm(v) !== undefined, 'expected an amount of XLM such as 0.001 (at most 7 decimals)')
+    .transform((v) => (v === undefined || v.trim() === '' ? undefined : parseXlm(v)!)),
+  IPFS_THROTTLE_BYTES_PER_SEC: whole('bytes per second', 32 * 1024, 1024),
+  // The most this bridge pays peers' payment requests during fill, per fill run.
+  FILL_MAX_SPEND: xlm('1'),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug'], { error: 'expected error, warn, info or debug' }).default('info'),
 });
 

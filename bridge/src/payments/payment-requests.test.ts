@@ -142,3 +142,14 @@ describe('SEP-7', () => {
     expect(JSON.parse(JSON.stringify(j)).uri).toMatch(/^web\+stellar:pay\?/);
   });
 });
+
+describe('prices per service', () => {
+  it('asks IPFS peers for PAYMENT_MIB at the IPFS price, visitors at the site price', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'prices-'));
+    const store = PaymentStore.open(dir);
+    const book = new RequestBook({ store, destination: Keypair.random().publicKey(), pricePerMibStroops: 10_000n, servicePrices: { ipfs: 2_000n }, paymentMib: 10, requestTtlSeconds: 900, now: () => 1_000 });
+    expect(book.request('peer:p1', 'ipfs').request.amount).toBe(20_000n);
+    expect(book.request('circuit:1', 'tor').request.amount).toBe(100_000n);
+    store.close();
+  });
+});

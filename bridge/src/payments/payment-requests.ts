@@ -58,6 +58,8 @@ export interface RequestBookOptions {
   /** The bridge's account. */
   destination: string;
   pricePerMibStroops: bigint;
+  /** Prices of services other than the site's (IPFS_PRICE_PER_MIB for 'ipfs'); default pricePerMibStroops. */
+  servicePrices?: Partial<Record<PaidService, bigint>>;
   paymentMib: number;
   requestTtlSeconds: number;
   now: () => number;
@@ -85,8 +87,14 @@ export class RequestBook {
     this.global = new RateLimiter(opts.global?.capacity ?? 120, opts.global?.perMinute ?? 600);
   }
 
-  get amount(): bigint {
-    return this.opts.pricePerMibStroops * BigInt(this.opts.paymentMib);
+  /** The price of one MiB of `service`. */
+  priceOf(service: PaidService): bigint {
+    return this.opts.servicePrices?.[service] ?? this.opts.pricePerMibStroops;
+  }
+
+  /** What one request for `service` asks for: PAYMENT_MIB at the service's price. */
+  amountOf(service: PaidService): bigint {
+    return this.priceOf(service) * BigInt(this.opts.paymentMib);
   }
 
   /**
@@ -151,7 +159,7 @@ export class RequestBook {
       id: newId('req'),
       service,
       sessionId,
-      amount: this.amount,
+      amount: this.amountOf(service),
       asset: 'native',
       destination: this.opts.destination,
       memoHash: randomBytes(32).toString('hex'),

@@ -125,6 +125,7 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     try {
       const requests = new RequestBook({
         store, destination: account, pricePerMibStroops: c.pricePerMibStroops, paymentMib: c.paymentMib,
+        ...(c.ipfsPricePerMibStroops !== undefined ? { servicePrices: { ipfs: c.ipfsPricePerMibStroops } } : {}),
         requestTtlSeconds: c.requestTtlSeconds, now: this.now,
         ...(this.opts.limits?.perVisitor ? { perVisitor: this.opts.limits.perVisitor } : {}),
         ...(this.opts.limits?.global ? { global: this.opts.limits.global } : {}),
@@ -413,7 +414,7 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     const opIds = await this.horizonCall(() => this.horizon!.operationIds(hash, signal), `list the operations of ${hash}`);
     const operationId = opIds[match.opIndex];
     if (operationId === undefined) throw new PaymentError('horizon_unavailable', `Horizon listed no operation ${match.opIndex} for ${hash}`);
-    const bytes = Number((match.amount * BigInt(MIB)) / (this.opts.config.pricePerMibStroops || 1n));
+    const bytes = Number((match.amount * BigInt(MIB)) / (run.requests.priceOf(request.service) || 1n));
     const full = run.store.request(request.id)!;
     const { visitorKey, ...req } = full;
     const receipt = run.store.credit({

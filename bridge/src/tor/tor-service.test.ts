@@ -45,6 +45,19 @@ afterEach(async () => {
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('TorService with a real tor (DisableNetwork 1)', () => {
+  it('knows the onion address before tor starts: tor serves the key made for it, and a second prepare keeps it', async () => {
+    const s = service({ torDir: join(root, 'prepared') });
+    const address = await s.prepareAddress();
+    expect(address).toMatch(/^[a-z2-7]{56}\.onion$/);
+    expect(mode(join(root, 'prepared', 'hidden_service', 'hs_ed25519_secret_key'))).toBe(0o600);
+    await s.start();
+    // tor computed the address from our key itself (hostname is rewritten by tor on start).
+    expect(s.onionAddress()).toBe(address);
+    expect(readFileSync(join(root, 'prepared', 'hidden_service', 'hostname'), 'utf8').trim()).toBe(address);
+    await s.stop();
+    expect(await service({ torDir: join(root, 'prepared') }).prepareAddress()).toBe(address);
+  });
+
   it('starts, reports health, keeps its address and key across stop/start, and stops cleanly', async () => {
     const s = service();
     await s.start();

@@ -9,6 +9,7 @@ import type { Logger } from '../log/logger.js';
 import type { Health, Service } from '../service.js';
 import { TorControl } from './control.js';
 import { type BootstrapPhase, type TorEvent, parseBootstrap } from './events.js';
+import { ensureOnionKey } from './onion-key.js';
 import { type HiddenServicePortSpec, renderTorrc } from './torrc.js';
 
 export interface BootstrapProgress {
@@ -112,6 +113,17 @@ export class TorService extends EventEmitter<TorServiceEvents> implements Servic
       portFile: join(d, 'control-port'),
       cookie: join(d, 'data', 'control_auth_cookie'),
     };
+  }
+
+  /**
+   * Makes sure the onion key exists (creating it as tor would) and returns its address, before tor
+   * runs: services that must name the address before tor starts (libp2p's /onion3 listen address)
+   * call this first. start() then serves the same key.
+   */
+  async prepareAddress(): Promise<string> {
+    await mkdir(this.o.torDir, { recursive: true, mode: 0o700 });
+    this.address = await ensureOnionKey(this.paths.hs);
+    return this.address;
   }
 
   /** Starts tor and resolves once its control connection is up (bootstrap continues afterwards). */

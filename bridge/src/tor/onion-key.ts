@@ -1,0 +1,69 @@
+import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { join } from 'node:path';
+
+// The v3 onion key in tor's own HiddenServiceDir format (rend-spec-v3, and what tor itself writes),
+// made here before tor starts, so that the onion address is known from the first moment: libp2p must
+// listen on /onion3/<address>:4001 before tor, which needs libp2p's port, is started.
+
+const SECRET_HEADER = Buffer.concat([Buffer.from('== ed25519v1-secret: type0 =='), Buffer.alloc(3)]);
+const PUBLIC_HEADER = Buffer.concat([Buffer.from('== ed25519v1-public: type0 =='), Buffer.alloc(3)]);
+const VERSION = Buffer.from([3]);
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
+
+function base32(bytes: Buffer): string {
+  let bits = 0;
+  let value = 0;
+  let out = '';
+  for (const b of bytes) {
+    value = (value << 8) | b;
+    bits += 8;
+    while (bits >= 5) {
+      out += BASE32[(value >>> (bits - 5)) & 31];
+      bits -= 5;
+    }
+  }
+  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
+  return out;
+}
+
+/** The onion address (56 characters + ".onion") of an ed25519 public key. */
+export function onionAddressOf(publicKey: Buffer): string {
+  if (publicKey.byteLength !== 32) throw new TypeError('an onion public key is 32 bytes');
+  const checksum = createHash('sha3-256').update(Buffer.concat([Buffer.from('.onion checksum'), publicKey, VERSION])).digest().subarray(0, 2);
+  return `${base32(Buffer.concat([publicKey, checksum, VERSION]))}.onion`;
+}
+
+/**
+ * The address of the key in `hsDir`, creating the key first when there is none. A present key is
+ * never replaced: it is the site's address.
+ */
+export async function ensureOnionKey(hsDir: string): Promise<string> {
+  await mkdir(hsDir, { recursive: true, mode: 0o700 });
+  await chmod(hsDir, 0o700);
+  const secretFile = join(hsDir, 'hs_ed25519_secret_key');
+  const publicFile = join(hsDir, 'hs_ed25519_public_key');
+  const existing = await readFile(publicFile).catch(() => undefined);
+  if (existing) {
+    if (existing.byteLength !== 64 || !existing.subarray(0, 32).equals(PUBLIC_HEADER)) {
+      throw new Error(`${publicFile} is not a tor v3 public key; move it away only if you mean to change the onion address`);
+    }
+    return onionAddressOf(existing.subarray(32));
+  }
+  if (await readFile(secretFile).catch(() => undefined)) {
+    throw new Error(`${secretFile} exists without ${publicFile}; start tor once with this folder to rebuild it, or restore the file`);
+  }
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const seed = privateKey.export({ format: 'der', type: 'pkcs8' }).subarray(-32);
+  const publicKey = createPublicKey(privateKey).export({ format: 'der', type: 'spki' }).subarray(-32);
+  // Tor keeps the "expanded" secret key: SHA-512 of the seed, clamped as Ed25519 does.
+  const expanded = createHash('sha512').update(seed).digest();
+  expanded[0]! &= 248;
+  expanded[31]! &= 63;
+  expanded[31]! |= 64;
+  const address = onionAddressOf(publicKey);
+  await writeFile(secretFile, Buffer.concat([SECRET_HEADER, expanded]), { mode: 0o600, flag: 'wx' });
+  await writeFile(publicFile, Buffer.concat([PUBLIC_HEADER, publicKey]), { mode: 0o600, flag: 'wx' });
+  await writeFile(join(hsDir, 'hostname'), `${address}\n`, { mode: 0o600 });
+  return address;
+}

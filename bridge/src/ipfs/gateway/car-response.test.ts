@@ -10,7 +10,7 @@ import { CID } from 'multiformats/cid';
 import * as raw from 'multiformats/codecs/raw';
 import { walkDag } from '../dag.js';
 import { verifyBlock } from '../verify-block.js';
-import { carBlockPrefix, carHeader } from './car-response.js';
+import { carBlockPrefix, carHeader } from '../car-encode.js';
 import { addSite, fetch, readTree, removeDir, sha256, startGateway, type Gateway, type Site } from './test-support/fixture.js';
 
 const run = promisify(execFile);

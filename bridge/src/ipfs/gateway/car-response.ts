@@ -1,9 +1,8 @@
 import * as dagPb from '@ipld/dag-pb';
-import { createWriter, headerLength } from '@ipld/car/buffer-writer';
 import { UnixFS } from 'ipfs-unixfs';
 import type { CID } from 'multiformats/cid';
-import { varint } from 'multiformats';
 import type { Blocks } from '../blocks.js';
+import { carBlockPrefix, carHeader } from '../car-encode.js';
 import type { DagBlock } from '../dag.js';
 import { DAG_PB, isInline, RAW, walkDag } from '../dag.js';
 import { CAR_CONTENT_TYPE } from './accept.js';
@@ -20,23 +19,6 @@ export function parseDagScope(query: URLSearchParams): DagScope {
   const scope = query.get('dag-scope') ?? 'all';
   if (scope === 'all' || scope === 'entity' || scope === 'block') return scope;
   throw new GatewayError(400, `dag-scope=${scope} is not supported; use all (the default), entity or block`);
-}
-
-/** The CARv1 header: varint length, then dag-cbor `{ roots: [root], version: 1 }`. */
-export function carHeader(root: CID): Uint8Array {
-  const roots = [root];
-  const size = headerLength({ roots });
-  return createWriter(new ArrayBuffer(size), { roots, headerSize: size }).close();
-}
-
-/** What precedes a block's bytes in a CARv1: varint(|cid| + |data|) then the CID's bytes. */
-export function carBlockPrefix(cid: CID, dataLength: number): Uint8Array {
-  const cidBytes = cid.bytes;
-  const total = cidBytes.byteLength + dataLength;
-  const out = new Uint8Array(varint.encodingLength(total) + cidBytes.byteLength);
-  varint.encodeTo(total, out, 0);
-  out.set(cidBytes, out.byteLength - cidBytes.byteLength);
-  return out;
 }
 
 /**

@@ -1,0 +1,119 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { noise } from '@chainsafe/libp2p-noise';
+import { yamux } from '@chainsafe/libp2p-yamux';
+import { withBitswap } from '@helia/bitswap';
+import type { Helia } from '@helia/interface';
+import { withLibp2pLight, type HeliaWithLibp2p } from '@helia/libp2p';
+import { unixfs } from '@helia/unixfs';
+import { identify } from '@libp2p/identify';
+import { tcp } from '@libp2p/tcp';
+import { generateKeyPair } from '@libp2p/crypto/keys';
+import { peerIdFromPrivateKey } from '@libp2p/peer-id';
+import { MemoryBlockstore } from 'blockstore-core';
+import { MemoryDatastore } from 'datastore-core';
+import { createHeliaLight } from 'helia';
+import type { CID } from 'multiformats/cid';
+import { walkDag } from '../dag.js';
+import { heliaBlocks } from '../blocks.js';
+import { verifyBlock } from '../verify-block.js';
+import { carBlocks } from './car-blocks.js';
+import { libp2pPeerClient } from './libp2p-peer-client.js';
+import type { PeerClient } from './peer-client.js';
+
+type Node = Helia & HeliaWithLibp2p;
+
+async function node(): Promise<Node> {
+  const h = withBitswap(
+    withLibp2pLight(createHeliaLight({ blockstore: new MemoryBlockstore(), datastore: new MemoryDatastore() }), {
+      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+      transports: [tcp()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      services: { identify: identify() },
+    }),
+  ) as unknown as Node;
+  await h.start();
+  return h;
+}
+
+async function collect(stream: AsyncIterable<Uint8Array>, root: CID): Promise<Array<{ cid: CID; bytes: Uint8Array }>> {
+  const out = [];
+  for await (const b of carBlocks(stream, root, { peer: 'a.onion', maxBytes: 50_000_000 })) out.push(b);
+  return out;
+}
+
+describe('libp2pPeerClient: fill over bitswap, found by the peer API', () => {
+  let a: Node;
+  let b: Node;
+  let api: Server;
+  let idBody: string;
+  const fallbacks: string[] = [];
+  const httpCalls: string[] = [];
+  const http: PeerClient = {
+    top: async () => [],
+    car: async (peer, root) => {
+      httpCalls.push(`${peer} ${root}`);
+      return (async function* () {})();
+    },
+  };
+
+  beforeAll(async () => {
+    [a, b] = [await node(), await node()];
+    api = createServer((req, res) => {
+      if (req.url === '/v1/ipfs/id' && idBody) res.writeHead(200, { 'content-type': 'application/json' }).end(idBody);
+      else res.writeHead(404).end('no libp2p here');
+    });
+    await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+  });
+  afterAll(async () => {
+    api.close();
+    await Promise.all([a.stop(), b.stop()]);
+  });
+
+  const client = () =>
+    libp2pPeerClient({
+      http,
+      transport: { direct: true },
+      libp2p: b.libp2p,
+      getBlock: async (cid, { signal }) => {
+        const chunks: Uint8Array[] = [];
+        for await (const c of b.blockstore.get(cid, { signal })) chunks.push(c);
+        return Buffer.concat(chunks);
+      },
+      urlFor: () => `http://127.0.0.1:${(api.address() as AddressInfo).port}`,
+      onFallback: (peer, why) => fallbacks.push(`${peer}: ${why}`),
+    });
+
+  it("dials the peer from its /v1/ipfs/id and streams the DAG as a CAR of verified blocks, parents first", async () => {
+    idBody = JSON.stringify({ id: a.libp2p.peerId.toString(), multiaddrs: a.libp2p.getMultiaddrs().map((m) => m.toString().replace(/\/p2p\/.*$/, '')) });
+    const root = await unixfs(a).addBytes(Buffer.alloc(3_500_000, 'bitswap'), { rawLeaves: true });
+    const expected: string[] = [];
+    for await (const blk of walkDag(root, heliaBlocks(a))) expected.push(blk.cid.toString());
+
+    const blocks = await collect(await client().car('a.onion', root, {}), root);
+    expect(blocks[0]!.cid.equals(root)).toBe(true);
+    expect(blocks.map((x) => x.cid.toString()).sort()).toEqual([...expected].sort());
+    for (const x of blocks) verifyBlock(x.cid, x.bytes);
+    expect(httpCalls).toEqual([]);
+    expect(b.libp2p.getConnections(a.libp2p.peerId).length).toBeGreaterThan(0);
+  });
+
+  it('falls back to the HTTP gateway for a peer without libp2p, and says why', async () => {
+    idBody = '';
+    const root = await unixfs(a).addBytes(Buffer.from('x'));
+    await client().car('nolibp2p.onion', root, {});
+    expect(httpCalls).toEqual([`nolibp2p.onion ${root}`]);
+    expect(fallbacks.at(-1)).toMatch(/^nolibp2p\.onion: it has no \/v1\/ipfs\/id/);
+  });
+
+  it('falls back when the advertised address cannot be dialed', async () => {
+    // A peer we have no connection to, at an address where nothing listens.
+    const stranger = peerIdFromPrivateKey(await generateKeyPair('Ed25519'));
+    idBody = JSON.stringify({ id: stranger.toString(), multiaddrs: ['/ip4/127.0.0.1/tcp/1'] });
+    const root = await unixfs(a).addBytes(Buffer.from('y'));
+    await client().car('dead.onion', root, { signal: AbortSignal.timeout(10_000) });
+    expect(httpCalls.at(-1)).toBe(`dead.onion ${root}`);
+    expect(fallbacks.at(-1)).toMatch(/^dead\.onion: dialing \/ip4\/127\.0\.0\.1\/tcp\/1 failed/);
+  });
+});

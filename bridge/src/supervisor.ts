@@ -12,7 +12,8 @@ import { Meter, type PaymentPort } from './gateway/meter/meter.js';
 import type { Visitor } from './gateway/visitor.js';
 import { PaymentsService } from './payments/payments-service.js';
 import { IpfsService } from './ipfs/ipfs-service.js';
-import { ipfsRouter } from './gateway/api/ipfs-routes.js';
+import { ipfsAdminRouter, ipfsRouter } from './gateway/api/ipfs-routes.js';
+import type { Secret } from './config/secret.js';
 import { CONTROL_SOCKET, ControlServer, type CommandHandler } from './control/control-socket.js';
 import { formatFillSummary, type FillProgress } from './ipfs/fill/index.js';
 import { join } from 'node:path';
@@ -40,6 +41,7 @@ export class Supervisor {
   private announced = false;
   private ipfsAnnounced = false;
   private control: ControlServer | undefined;
+  private admin: Secret | undefined;
 
   constructor(private readonly opts: SupervisorOptions) {
     const { config, log } = opts;
@@ -54,7 +56,14 @@ export class Supervisor {
     });
     this.payments.on('complete', (e) => this.meter.paymentComplete(e));
     if (config.ipfs.enabled) {
-      this.ipfs = new IpfsService({ config: config.ipfs, wwwDir: config.paths.www, log, socks: (signal) => this.tor.socksAddress(signal) });
+      this.ipfs = new IpfsService({
+        config: config.ipfs,
+        wwwDir: config.paths.www,
+        log,
+        socks: (signal) => this.tor.socksAddress(signal),
+        // The onion is known before tor runs (start() prepares the key first).
+        p2p: { onion: () => this.tor.onionAddress(), virtualPort: config.ipfs.listenPort },
+      });
       this.ipfs.on('published', (p) => {
         if (this.ipfsAnnounced && !p.changed) return;
         this.ipfsAnnounced = true;
@@ -85,10 +94,11 @@ export class Supervisor {
       ports: () => [
         { virtualPort: 80, target: this.gateway.onionTarget() },
         { virtualPort: 8000, target: this.api.onionTarget() },
+        ...(this.ipfs?.p2pTarget() ? [{ virtualPort: config.ipfs.listenPort, target: this.ipfs.p2pTarget()! }] : []),
       ],
       extraConfigFile: config.tor.extraConfigFile,
-      // fill reaches peers' onions through tor's SOCKS port: opened, on loopback, only when there are peers.
-      ...(config.ipfs.enabled && config.ipfs.peers.length > 0 ? { socksPort: 'auto' as const } : {}),
+      // Peers' onions are dialed through tor's SOCKS port (fill, libp2p): opened on loopback only.
+      ...(config.ipfs.enabled ? { socksPort: 'auto' as const } : {}),
       powDefense: config.tor.powDefense,
       introDosDefense: config.tor.introDosDefense,
       log,
@@ -133,10 +143,13 @@ export class Supervisor {
 
   async start(signal?: AbortSignal): Promise<void> {
     const { log } = this.opts;
-    // IPFS first: the gateway's forwarders need its loopback address.
+    // IPFS first: the gateway's forwarders need its loopback address; and libp2p listens on the
+    // onion address, so the onion key is made (or read) before anything starts.
     if (this.ipfs) {
+      await this.tor.prepareAddress();
       await this.startService(this.ipfs, signal);
       this.api.mount('/v1', ipfsRouter(this.ipfs));
+      this.api.mount('/v1', ipfsAdminRouter(this.ipfs, this.adminToken()));
     }
     await this.startService(this.gateway, signal);
     await this.startPayments(signal);
@@ -178,13 +191,21 @@ export class Supervisor {
       log.warn('no seed set: payments are off and every visitor is served for free', { service: 'payments' });
       return;
     }
+    this.api.mount('/v1', paymentsRouter(this.payments));
+    this.api.mount('/v1/admin', adminRouter(this.payments, this.adminToken()));
+  }
+
+  /** The admin API's bearer token: ADMIN_TOKEN, or made once into DATA_DIR/admin-token and shown once. */
+  private adminToken(): Secret {
+    if (this.admin) return this.admin;
+    const { config } = this.opts;
     const admin = loadAdminToken(config.payments.adminToken, config.paths.data);
     if (admin.created) {
       const print = this.opts.print ?? ((l: string) => process.stdout.write(l + '\n'));
       print(`admin token (shown once; kept 0600 in ${admin.file}): ${admin.token.reveal()}`);
     }
-    this.api.mount('/v1', paymentsRouter(this.payments));
-    this.api.mount('/v1/admin', adminRouter(this.payments, admin.token));
+    this.admin = admin.token;
+    return admin.token;
   }
 
   private async startService(s: Service, signal?: AbortSignal): Promise<void> {
@@ -200,6 +221,8 @@ export class Supervisor {
     const print = this.opts.print ?? ((l: string) => process.stdout.write(l + '\n'));
     const domain = this.opts.config.domain;
     print(`torplus=${address}`);
+    const id = this.ipfs?.identity();
+    if (id) print(`libp2p=${id.multiaddrs[0]}`);
     print(
       domain
         ? `Publish the line above as a DNS TXT record on torplus.${domain} so that TorPlus clients find this site.`

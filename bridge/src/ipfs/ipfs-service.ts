@@ -9,7 +9,14 @@ import type { Health, Service } from '../service.js';
 import { heliaBlocks, type Blocks } from './blocks.js';
 import { createIpfsGateway } from './gateway/ipfs-gateway.js';
 import { openIpfsDb } from './ipfs-db.js';
-import { openIpfsNode } from './ipfs-node.js';
+import { openIpfsNode, type IpfsNode } from './ipfs-node.js';
+import { mkdir } from 'node:fs/promises';
+import type { Libp2p } from '@libp2p/interface';
+import { freePort } from '../util/free-port.js';
+import { bridgeLibp2pOptions } from './libp2p/libp2p-options.js';
+import { loadOrCreatePeerKey } from './libp2p/peer-key.js';
+import { onion3Multiaddr } from './onion3/index.js';
+import { libp2pPeerClient } from './fill/libp2p-peer-client.js';
 import { Popularity, type CidKind } from './popularity.js';
 import { Publisher, type Published } from './publisher.js';
 import { StorageLock } from './storage-lock.js';
@@ -27,6 +34,11 @@ export interface IpfsServiceOptions {
   socks?: (signal?: AbortSignal) => Promise<SocksProxy | undefined>;
   /** Delay of the first automatic fill after start (tor must bootstrap first). Default 60 s. */
   firstFillDelayMs?: number;
+  /**
+   * libp2p over /onion3 and bitswap with peers. `onion` is known before tor starts
+   * (TorService.prepareAddress); tor's HiddenServicePort <virtualPort> must point at p2pTarget().
+   */
+  p2p?: { onion: () => string; virtualPort: number };
 }
 
 /** A fill asked for while tor cannot carry it yet. */
@@ -59,6 +71,8 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
   private blocksStore: Blocks | undefined;
   private lastError: string | undefined;
   private filled: FilledTable | undefined;
+  private libp2p: Libp2p | undefined;
+  private p2pPort = 0;
   private pins: PinStore | undefined;
   private fillRun: Promise<FillSummary> | undefined;
   private fillTimer: NodeJS.Timeout | undefined;
@@ -72,8 +86,9 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
 
   async start(signal?: AbortSignal): Promise<void> {
     const { config, log } = this.o;
-    const node = await openIpfsNode(config.dir, { signal });
+    const node = await this.openNode(signal);
     this.helia = node.helia;
+    this.libp2p = node.libp2p;
     this.db = openIpfsDb(config.dir);
     const blocks = (this.blocksStore = heliaBlocks(this.helia));
     const popularity = (this.popularity = new Popularity({ db: this.db, halfLifeMs: config.halfLifeMs }));
@@ -141,7 +156,7 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
     const filler = new Filler({
       storage: pinStoreFillStorage(this.pins!, this.blocks(), this.lock),
       db: this.db,
-      peers: httpPeerClient({ transport: { socks } }),
+      peers: this.peerClient(socks, log),
       reserveBytes: config.fillReserveBytes,
       topN: config.fillTopN,
       localScore: (cid) => popularity.score(cid.toString()),
@@ -158,6 +173,25 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
     }
   }
 
+  /** Peers over libp2p where they run it, else over their HTTP gateway; both through tor. */
+  private peerClient(socks: SocksProxy, log: Logger) {
+    const http = httpPeerClient({ transport: { socks } });
+    const helia = this.helia!;
+    if (!this.libp2p) return http;
+    return libp2pPeerClient({
+      http,
+      transport: { socks },
+      libp2p: this.libp2p,
+      // Online: bitswap asks the peers we are connected to (the one fill just dialed).
+      getBlock: async (cid, { signal }) => {
+        const chunks: Uint8Array[] = [];
+        for await (const c of helia.blockstore.get(cid, { signal })) chunks.push(c);
+        return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      },
+      onFallback: (peer, why) => log.info(`fill: ${peer} over its HTTP gateway: ${why}`, { service: 'fill' }),
+    });
+  }
+
   private scheduleFill(delayMs: number): void {
     this.fillTimer = setTimeout(() => {
       const { log, config } = this.o;
@@ -171,6 +205,38 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
       });
     }, delayMs);
     this.fillTimer.unref();
+  }
+
+  private async openNode(signal?: AbortSignal): Promise<IpfsNode> {
+    const { config } = this.o;
+    if (!this.o.p2p) return openIpfsNode(config.dir, { signal });
+    await mkdir(config.dir, { recursive: true, mode: 0o700 });
+    this.p2pPort = await freePort('127.0.0.1');
+    const p2p = bridgeLibp2pOptions({
+      privateKey: await loadOrCreatePeerKey(config.dir),
+      onion: this.o.p2p.onion(),
+      virtualPort: this.o.p2p.virtualPort,
+      localPort: this.p2pPort,
+      socks: async () => this.o.socks?.(),
+    });
+    return openIpfsNode(config.dir, { signal, p2p });
+  }
+
+  /** Where tor's HiddenServicePort for libp2p must point; undefined without libp2p. Valid after start. */
+  p2pTarget(): string | undefined {
+    return this.libp2p ? `127.0.0.1:${this.p2pPort}` : undefined;
+  }
+
+  /** This node's peer ID and its one address, /onion3/<onion>:<port>/p2p/<id>; undefined without libp2p. */
+  identity(): { id: string; multiaddrs: string[] } | undefined {
+    if (!this.libp2p || !this.o.p2p) return undefined;
+    const id = this.libp2p.peerId.toString();
+    return { id, multiaddrs: [`${onion3Multiaddr(this.o.p2p.onion(), this.o.p2p.virtualPort).toString()}/p2p/${id}`] };
+  }
+
+  /** Each libp2p peer, for the admin API. */
+  peers(): object[] {
+    return [];
   }
 
   /** Where the proxy forwards `/ipfs/` requests. Valid after start. */
@@ -208,6 +274,7 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
     this.popularity?.close();
     await this.helia?.stop();
     this.db?.close();
+    this.libp2p = undefined;
     this.server = this.helia = this.db = this.popularity = this.publisher = this.topList = this.filled = this.pins = undefined;
   }
 

@@ -11,6 +11,8 @@ import { paymentsRouter } from './gateway/api/payments-routes.js';
 import { Meter, type PaymentPort } from './gateway/meter/meter.js';
 import type { Visitor } from './gateway/visitor.js';
 import { PaymentsService } from './payments/payments-service.js';
+import { HorizonClient } from './payments/horizon.js';
+import { Keypair } from '@stellar/stellar-sdk';
 import { IpfsService } from './ipfs/ipfs-service.js';
 import { ipfsAdminRouter, ipfsRouter } from './gateway/api/ipfs-routes.js';
 import type { Secret } from './config/secret.js';
@@ -54,7 +56,8 @@ export class Supervisor {
       payments: config.payments.seed ? this.paymentPort() : undefined,
       onError: (err) => log.warn(`payment request failed: ${err.message}`, { service: 'meter' }),
     });
-    this.payments.on('complete', (e) => this.meter.paymentComplete(e));
+    // The site's visitors only: peers' ('ipfs') payments go to the IPFS node's own meter.
+    this.payments.on('complete', (e) => e.request.service === 'tor' && this.meter.paymentComplete(e));
     if (config.ipfs.enabled) {
       this.ipfs = new IpfsService({
         config: config.ipfs,
@@ -142,7 +145,7 @@ export class Supervisor {
   }
 
   async start(signal?: AbortSignal): Promise<void> {
-    const { log } = this.opts;
+    const { log, config } = this.opts;
     // IPFS first: the gateway's forwarders need its loopback address; and libp2p listens on the
     // onion address, so the onion key is made (or read) before anything starts.
     if (this.ipfs) {
@@ -153,6 +156,17 @@ export class Supervisor {
     }
     await this.startService(this.gateway, signal);
     await this.startPayments(signal);
+    await this.ipfs?.startPeerPayments({
+      payments: this.payments,
+      freeBytes: config.ipfs.freeBytes,
+      graceSeconds: config.payments.graceSeconds,
+      throttleBytesPerSec: config.ipfs.throttleBytesPerSec,
+      payer: {
+        keypair: config.payments.seed ? Keypair.fromSecret(config.payments.seed.reveal()) : undefined,
+        ledger: new HorizonClient(config.payments.horizonUrl),
+        maxSpendStroops: config.ipfs.fillMaxSpendStroops,
+      },
+    });
     await this.startService(this.api, signal);
     await this.startService(this.tor, signal);
     await this.startControl();

@@ -44,13 +44,15 @@ describe('IPFS peers over /onion3 with metered, paid bitswap', () => {
   let ledger: LedgerHandle;
   let a: BridgeProcess | undefined;
   let b: BridgeProcess | undefined;
+  let c: BridgeProcess | undefined;
   let aPorts: number[];
   let bPorts: number[];
   let aAccount: string;
   let aOnion: string;
   let root: string;
+  let bEnv: Record<string, string>;
 
-  const env = (name: string, ports: number[], seed: string, extra: Record<string, string>) => ({
+  const env = (name: string, ports: number[], seed: string | undefined, extra: Record<string, string>) => ({
     WWW_DIR: join(dir, `www-${name}`),
     TOR_DIR: join(dir, `tor-${name}`),
     DATA_DIR: join(dir, `data-${name}`),
@@ -58,7 +60,7 @@ describe('IPFS peers over /onion3 with metered, paid bitswap', () => {
     LISTEN_HOST: '127.0.0.1',
     HTTP_PORT: String(ports[0]),
     API_PORT: String(ports[1]),
-    seed,
+    ...(seed ? { seed } : {}),
     PP_ENV: 'local',
     HORIZON_URL: ledger.url,
     ADMIN_TOKEN: ADMIN,
@@ -74,18 +76,19 @@ describe('IPFS peers over /onion3 with metered, paid bitswap', () => {
     const [sa, sb] = [await fundedAccount(ledger), await fundedAccount(ledger)];
     aAccount = sa.address;
     [aPorts, bPorts] = [await freePorts(2), await freePorts(2)];
-    a = startBridgeProcess({ env: env('a', aPorts, sa.keypair.secret(), { IPFS_FREE_BYTES: '100000', IPFS_PRICE_PER_MIB: '0.01', PAYMENT_MIB: '1', GRACE_SECONDS: '1' }) });
+    a = startBridgeProcess({ env: env('a', aPorts, sa.keypair.secret(), { IPFS_FREE_BYTES: '100000', IPFS_PRICE_PER_MIB: '0.01', PAYMENT_MIB: '1', GRACE_SECONDS: '0' }) });
     aOnion = await a.published(90_000);
     await until('an ipfs= line from A', () => a!.lines.some((l) => l.startsWith('ipfs=')), { timeoutMs: 30_000 });
     root = a.lines.find((l) => l.startsWith('ipfs='))!.slice('ipfs=/ipfs/'.length);
     // One request puts A's root at the top of its list.
     await getJson(aPorts[0]!, `/ipfs/${root}/index.html`).catch(() => undefined);
-    b = startBridgeProcess({ env: env('b', bPorts, sb.keypair.secret(), { PEERS: aOnion, FILL_MAX_SPEND: '1', FILL_INTERVAL_SECONDS: '3600' }) });
+    bEnv = env('b', bPorts, sb.keypair.secret(), { PEERS: aOnion, FILL_MAX_SPEND: '1', FILL_INTERVAL_SECONDS: '3600' });
+    b = startBridgeProcess({ env: bEnv });
     await b.published(90_000);
   });
 
   afterAll(async () => {
-    await Promise.all([a?.stop(5000), b?.stop(5000)]);
+    await Promise.all([a?.stop(5000), b?.stop(5000), c?.stop(5000)]);
     await ledger?.close();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -102,8 +105,8 @@ describe('IPFS peers over /onion3 with metered, paid bitswap', () => {
   it('B fills from A over /onion3, pays A, and A shows B with ≥ 2 MB sent; A’s balance grows', async () => {
     const balance = async () => Number(await balanceOf(horizonFor(ledger), aAccount));
     const before = await balance();
-    const fill = await runBridgeCommand(['fill'], env('b', bPorts, 'unused', { PEERS: aOnion }), 200_000);
-    expect(fill.code).toBe(0);
+    const fill = await runBridgeCommand(['fill'], bEnv, 200_000);
+    expect(`${fill.code}\n${fill.stdout}${fill.stderr}`).toMatch(/^0\n/);
     expect(fill.stdout).toMatch(/^fill: 1 of 1 peer ok; [1-9]\d* DAGs? filled/m);
     // B's copy of A's file, from B's own gateway.
     const got = await new Promise<Buffer>((res, rej) =>
@@ -122,5 +125,33 @@ describe('IPFS peers over /onion3 with metered, paid bitswap', () => {
     expect(peer.bytesSent).toBeGreaterThanOrEqual(2 * 1024 * 1024);
     await until('A’s balance to grow', async () => (await balance()) > before, { timeoutMs: 30_000 });
     expect(await getJson(aPorts[1]!, '/v1/ipfs/peers')).toMatchObject({ status: 401 });
+  });
+
+  it('throttles a peer without a seed past the free allowance: it is asked to pay, declines, and stays throttled', async () => {
+    const cPorts = await freePorts(2);
+    mkdirSync(join(dir, 'www-c'), { recursive: true });
+    writeFileSync(join(dir, 'www-c', 'index.html'), '<h1>C</h1>');
+    const cEnv = env('c', cPorts, undefined, { PEERS: aOnion, FILL_INTERVAL_SECONDS: '3600' });
+    c = startBridgeProcess({ env: cEnv });
+    await c.published(90_000);
+    const cId = await until('C’s peer ID', async () => (await getJson(cPorts[1]!, '/v1/ipfs/id')).body?.id as string | undefined);
+    // The fill is cut short (killed) once A shows C throttled: 2 MB at 32 KiB/s would take a minute.
+    const interrupt = new AbortController();
+    const fill = runBridgeCommand(['fill'], cEnv, 60_000, interrupt.signal);
+    const record = await until(
+      'A to throttle C',
+      async () => {
+        const { body } = await getJson(aPorts[1]!, '/v1/ipfs/peers', { Authorization: `Bearer ${ADMIN}` });
+        return (body.peers as any[]).find((p) => p.peerId === cId && p.throttled === true);
+      },
+      { timeoutMs: 35_000, intervalMs: 250 },
+    );
+    expect(Number(record.requestedStroops)).toBeGreaterThan(0);
+    expect(Number(record.paidStroops)).toBe(0);
+    expect(record.bytesSent).toBeGreaterThanOrEqual(100_000);
+    expect(record.bytesSent).toBeLessThan(2 * 1024 * 1024);
+    // Ctrl-C ends the fill (the bridge aborts it), with a non-zero code.
+    interrupt.abort();
+    expect((await fill).code).not.toBe(0);
   });
 });

@@ -87,7 +87,7 @@ export interface CommandResult {
 }
 
 /** Runs `torplus-bridge <args>` (fill, doctor, …) to completion with the bridge's environment. */
-export function runBridgeCommand(args: string[], env: Record<string, string>, timeoutMs = 120_000): Promise<CommandResult> {
+export function runBridgeCommand(args: string[], env: Record<string, string>, timeoutMs = 120_000, signal?: AbortSignal): Promise<CommandResult> {
   const child = spawn(process.execPath, [CLI_PATH, ...args], {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -97,6 +97,8 @@ export function runBridgeCommand(args: string[], env: Record<string, string>, ti
   child.stdout!.on('data', (d: Buffer) => (stdout += d));
   child.stderr!.on('data', (d: Buffer) => (stderr += d));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  // Interrupted like Ctrl-C: the command gets SIGINT and ends what it started.
+  signal?.addEventListener('abort', () => child.kill('SIGINT'), { once: true });
   return new Promise((resolve) =>
     child.once('close', (code, sig) => {
       clearTimeout(timer);

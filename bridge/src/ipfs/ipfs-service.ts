@@ -17,6 +17,7 @@ import { bridgeLibp2pOptions } from './libp2p/libp2p-options.js';
 import { loadOrCreatePeerKey } from './libp2p/peer-key.js';
 import { onion3Multiaddr } from './onion3/index.js';
 import { libp2pPeerClient } from './fill/libp2p-peer-client.js';
+import { startPeerPayments, type PeerPayments, type PeerPaymentsOptions } from './p2p/index.js';
 import { Popularity, type CidKind } from './popularity.js';
 import { Publisher, type Published } from './publisher.js';
 import { StorageLock } from './storage-lock.js';
@@ -72,6 +73,7 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
   private lastError: string | undefined;
   private filled: FilledTable | undefined;
   private libp2p: Libp2p | undefined;
+  private peerPayments: PeerPayments | undefined;
   private p2pPort = 0;
   private pins: PinStore | undefined;
   private fillRun: Promise<FillSummary> | undefined;
@@ -149,6 +151,8 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
     const peers = options.peers ?? config.peers;
     if (peers.length === 0) throw new Error('no peers to fill from: set PEERS to their onion addresses (comma-separated)');
     const signal = options.signal ? AbortSignal.any([options.signal, this.stopping.signal]) : this.stopping.signal;
+    // FILL_MAX_SPEND is a budget per fill run.
+    this.peerPayments?.payer?.resetBudget();
     const socks = await this.o.socks?.(signal);
     if (!socks) throw new TorNotReadyError();
     const popularity = this.popularity;
@@ -234,9 +238,19 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
     return { id, multiaddrs: [`${onion3Multiaddr(this.o.p2p.onion(), this.o.p2p.virtualPort).toString()}/p2p/${id}`] };
   }
 
-  /** Each libp2p peer, for the admin API. */
+  /** Each libp2p peer, for the admin API: ID, address, bytes, requested and paid, throttled. */
   peers(): object[] {
-    return [];
+    return this.peerPayments?.stats() ?? [];
+  }
+
+  /**
+   * Meters bitswap per peer, asks peers past IPFS_FREE_BYTES to pay over /torplus/payment/1.0.0 and
+   * throttles them unpaid, and pays the requests this node gets while it fills. Called once the
+   * payments service has started (requests are made through it); without libp2p it does nothing.
+   */
+  async startPeerPayments(o: Omit<PeerPaymentsOptions, 'libp2p' | 'log'>): Promise<void> {
+    if (!this.libp2p || this.peerPayments) return;
+    this.peerPayments = await startPeerPayments({ ...o, libp2p: this.libp2p, log: this.o.log });
   }
 
   /** Where the proxy forwards `/ipfs/` requests. Valid after start. */
@@ -263,6 +277,8 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
     this.stopping.abort(new Error('the bridge is stopping'));
     clearTimeout(this.fillTimer);
     await this.fillRun?.catch(() => undefined);
+    await this.peerPayments?.stop();
+    this.peerPayments = undefined;
     await this.publisher?.close();
     if (this.server) {
       const s = this.server;

@@ -1,7 +1,9 @@
 // bench/ipfs part 2: fill over a private Tor network on loopback. Bridge A publishes BENCH_FILL_MB of
 // files; its root is requested once so that it tops A's list; bridge B (PEERS = A's onion) runs
-// `torplus-bridge fill`, and the summary's bytes per second is the figure. Reference, same run and
-// network: the same CAR downloaded whole through the client tor's SOCKS port from A's onion.
+// `torplus-bridge fill` over libp2p (/onion3 transport, bitswap), and bridge C does the same over A's HTTP
+// gateway (IPFS_LIBP2P=false); the summaries' bytes per second are the figures. Reference, same run and
+// network: the same CAR downloaded whole through the client tor's SOCKS port from A's onion. A has no
+// seed: nobody pays, nobody is throttled.
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -45,22 +47,28 @@ export async function partFill({ work, dist }) {
     const directBps = carBytes / ((performance.now() - t0) / 1000);
     console.log(`  reference: the CAR (${(carBytes / 1e6).toFixed(1)} MB) over SOCKS: ${(directBps / 1e6).toFixed(2)} MB/s`);
 
-    // B's own site differs from A's: otherwise B publishes the same root and has nothing to fill.
-    const wwwB = join(work, 'fill-site-b');
-    mkdirSync(wwwB, { recursive: true });
-    writeFileSync(join(wwwB, 'index.html'), '<h1>B</h1>\n');
-    const bEnv = { ...common, WWW_DIR: wwwB, TOR_DIR: join(work, 'tor-b'), DATA_DIR: join(work, 'data-b'), HTTP_PORT: String(bHttp), API_PORT: String(bApi), PEERS: aOnion, FILL_RESERVE_BYTES: `${mb * 2}M`, IPFS_ENABLED: 'true' };
-    const b = startBridgeProcess({ env: bEnv });
-    bridges.push(b);
-    await b.published(90_000);
-    const r = await runBridgeCommand(['fill'], bEnv, 600_000);
-    const m = /^fill: .*?, ([\d.]+) s, ([\d.]+) (B|KiB|MiB|GiB)\/s/m.exec(r.stdout);
-    if (r.code !== 0 || !m) throw new Error(`fill failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
-    const unit = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[3]];
-    const fillBps = Number(m[2]) * unit;
-    console.log(r.stdout.trim().split('\n').map((l) => '  ' + l).join('\n'));
-    console.log(`fill: ${(fillBps / 1e6).toFixed(2)} MB/s over Tor vs the plain CAR download ${(directBps / 1e6).toFixed(2)} MB/s → ratio ${(fillBps / directBps).toFixed(2)}`);
-    return { bytes: carBytes, fillBytesPerSec: fillBps, carBytesPerSec: directBps, ratio: fillBps / directBps };
+    /** A bridge of its own site (else it publishes A's root and has nothing to fill) that fills from A. */
+    const fillFrom = async (name, ports, extra) => {
+      const www = join(work, `fill-site-${name}`);
+      mkdirSync(www, { recursive: true });
+      writeFileSync(join(www, 'index.html'), `<h1>${name}</h1>\n`);
+      const env = { ...common, WWW_DIR: www, TOR_DIR: join(work, `tor-${name}`), DATA_DIR: join(work, `data-${name}`), HTTP_PORT: String(ports[0]), API_PORT: String(ports[1]), PEERS: aOnion, FILL_RESERVE_BYTES: `${mb * 2}M`, ...extra };
+      const bridge = startBridgeProcess({ env });
+      bridges.push(bridge);
+      await bridge.published(90_000);
+      const r = await runBridgeCommand(['fill'], env, 600_000);
+      const m = /^fill: .*?, ([\d.]+) s, ([\d.]+) (B|KiB|MiB|GiB)\/s/m.exec(r.stdout);
+      if (r.code !== 0 || !m) throw new Error(`fill failed (${r.code}):\n${r.stdout}\n${r.stderr}`);
+      console.log(r.stdout.trim().split('\n').map((l) => '  ' + l).join('\n'));
+      return Number(m[2]) * { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[3]];
+    };
+    const [cHttp, cApi] = await freePorts(2);
+    const p2pBps = await fillFrom('b', [bHttp, bApi], {});
+    const httpBps = await fillFrom('c', [cHttp, cApi], { IPFS_LIBP2P: 'false' });
+    const mbs = (x) => (x / 1e6).toFixed(2);
+    console.log(`fill over libp2p (/onion3, bitswap): ${mbs(p2pBps)} MB/s → ${(p2pBps / directBps).toFixed(2)} of the plain CAR download (${mbs(directBps)} MB/s)`);
+    console.log(`fill over the HTTP gateway:          ${mbs(httpBps)} MB/s → ${(httpBps / directBps).toFixed(2)}`);
+    return { bytes: carBytes, carBytesPerSec: directBps, libp2pBytesPerSec: p2pBps, httpBytesPerSec: httpBps, libp2pRatio: p2pBps / directBps, httpRatio: httpBps / directBps };
   } finally {
     await Promise.all(bridges.map((b) => b.stop(5000)));
     await net.stop();

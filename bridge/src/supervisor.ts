@@ -65,7 +65,7 @@ export class Supervisor {
         log,
         socks: (signal) => this.tor.socksAddress(signal),
         // The onion is known before tor runs (start() prepares the key first).
-        p2p: { onion: () => this.tor.onionAddress(), virtualPort: config.ipfs.listenPort },
+        ...(config.ipfs.libp2p ? { p2p: { onion: () => this.tor.onionAddress(), virtualPort: config.ipfs.listenPort } } : {}),
       });
       this.ipfs.on('published', (p) => {
         if (this.ipfsAnnounced && !p.changed) return;

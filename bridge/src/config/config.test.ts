@@ -151,3 +151,10 @@ describe('IPFS peer settings (libp2p and bitswap payments)', () => {
     expect(loadConfig({ IPFS_FREE_BYTES: '100000' }, cwd).ipfs.freeBytes).toBe(100_000);
   });
 });
+
+describe('IPFS_LIBP2P', () => {
+  it('is on by default and can be turned off', () => {
+    expect(loadConfig({}, cwd).ipfs.libp2p).toBe(true);
+    expect(loadConfig({ IPFS_LIBP2P: 'false' }, cwd).ipfs.libp2p).toBe(false);
+  });
+});

@@ -39,6 +39,8 @@ export interface IpfsConfig {
   fillReserveBytes: number;
   fillIntervalMs: number;
   fillTopN: number;
+  /** libp2p on the onion: bitswap with peers, metered and paid. */
+  libp2p: boolean;
   /** The onion's virtual port for libp2p (/onion3/<address>:<port>). */
   listenPort: number;
   /** Bytes of blocks a peer gets over bitswap before it is asked to pay. */
@@ -135,6 +137,7 @@ function fromRaw(raw: RawConfig, cwd: string): Config {
       fillReserveBytes: raw.FILL_RESERVE_BYTES,
       fillIntervalMs: raw.FILL_INTERVAL_SECONDS * 1000,
       fillTopN: raw.FILL_TOP_N,
+      libp2p: raw.IPFS_LIBP2P,
       listenPort: raw.IPFS_LISTEN_PORT || 4001,
       freeBytes: raw.IPFS_FREE_BYTES,
       throttleBytesPerSec: raw.IPFS_THROTTLE_BYTES_PER_SEC,

@@ -143,6 +143,8 @@ export const configSchema = z.object({
   FILL_INTERVAL_SECONDS: whole('seconds', 3600, 10),
   FILL_TOP_N: whole('CIDs', 10, 1),
   // Peers over libp2p (bitswap): what they get free, then pay for, and their throttled rate.
+  // libp2p on the onion (bitswap with peers); false leaves peers the HTTP gateway only.
+  IPFS_LIBP2P: flag(true),
   IPFS_LISTEN_PORT: port(4001),
   IPFS_FREE_BYTES: size('50M'),
   IPFS_PRICE_PER_MIB: z

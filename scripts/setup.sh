@@ -11,6 +11,7 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 # command -> package; every program the bridge, its tests, the demo or the benchmarks start.
 declare -A PKG=(
   [tor]=tor [tor-gencert]=tor [nginx]=nginx-light [wrk]=wrk [curl]=curl
+  [pebble]=pebble [dnsmasq]=dnsmasq-base [openssl]=openssl
 )
 missing=()
 for cmd in "${!PKG[@]}"; do

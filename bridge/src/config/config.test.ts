@@ -158,3 +158,27 @@ describe('IPFS_LIBP2P', () => {
     expect(loadConfig({ IPFS_LIBP2P: 'false' }, cwd).ipfs.libp2p).toBe(false);
   });
 });
+
+describe('TLS and DNS settings', () => {
+  it('serves HTTPS on 443 and runs no ACME without ACME_EMAIL; uses the system resolvers without DNS_SERVERS', () => {
+    const c = loadConfig({}, cwd);
+    expect(c.tls).toEqual({ httpsPort: 443, acme: undefined });
+    expect(c.dnsServers).toBeUndefined();
+  });
+
+  it('reads ACME settings: production and staging name Let’s Encrypt, a URL is kept, the CA file must exist', () => {
+    expect(loadConfig({ ACME_EMAIL: 'ops@example.com' }, cwd).tls.acme).toEqual({ email: 'ops@example.com', directory: 'https://acme-v02.api.letsencrypt.org/directory', caFile: undefined });
+    expect(loadConfig({ ACME_EMAIL: 'ops@example.com', ACME_DIRECTORY: 'staging' }, cwd).tls.acme?.directory).toMatch(/acme-staging-v02/);
+    const ca = join(cwd, 'pebble-ca.pem');
+    writeFileSync(ca, 'pem');
+    expect(loadConfig({ ACME_EMAIL: 'a@b.c', ACME_DIRECTORY: 'https://127.0.0.1:14000/dir', ACME_CA_FILE: ca }, cwd).tls.acme).toEqual({ email: 'a@b.c', directory: 'https://127.0.0.1:14000/dir', caFile: ca });
+    expect(() => loadConfig({ ACME_EMAIL: 'a@b.c', ACME_CA_FILE: 'nope.pem' }, cwd)).toThrow(/^ACME_CA_FILE: expected a PEM file/);
+    expect(() => loadConfig({ ACME_EMAIL: 'not-an-address' }, cwd)).toThrow(/^ACME_EMAIL: expected an e-mail address/);
+    expect(() => loadConfig({ ACME_DIRECTORY: 'letsencrypt' }, cwd)).toThrow(/^ACME_DIRECTORY: expected an https:\/\/ directory URL/);
+  });
+
+  it('reads DNS_SERVERS as host:port entries and rejects anything else', () => {
+    expect(loadConfig({ DNS_SERVERS: '127.0.0.1:5353, [::1]:53' }, cwd).dnsServers).toEqual(['127.0.0.1:5353', '[::1]:53']);
+    expect(() => loadConfig({ DNS_SERVERS: 'dns://1.1.1.1' }, cwd)).toThrow(/^DNS_SERVERS: expected host:port entries/);
+  });
+});

@@ -26,6 +26,16 @@ export interface Config {
   logLevel: RawConfig['LOG_LEVEL'];
   payments: PaymentsConfig;
   ipfs: IpfsConfig;
+  tls: TlsConfig;
+  /** DNS_SERVERS as host:port; undefined: the system's resolvers. */
+  dnsServers: string[] | undefined;
+}
+
+export interface TlsConfig {
+  /** The local HTTPS port (the onion's is always 443). */
+  httpsPort: number;
+  /** ACME: set when ACME_EMAIL is. */
+  acme: { email: string; directory: string; caFile: string | undefined } | undefined;
 }
 
 export interface IpfsConfig {
@@ -128,6 +138,11 @@ function fromRaw(raw: RawConfig, cwd: string): Config {
     proxyWorkers: raw.PROXY_WORKERS === 0 ? availableParallelism() : raw.PROXY_WORKERS,
     logLevel: raw.LOG_LEVEL,
     payments: paymentsConfig(raw, cwd),
+    tls: {
+      httpsPort: raw.HTTPS_PORT,
+      acme: raw.ACME_EMAIL === undefined ? undefined : { email: raw.ACME_EMAIL, directory: raw.ACME_DIRECTORY, caFile: caFile(raw.ACME_CA_FILE, cwd) },
+    },
+    dnsServers: raw.DNS_SERVERS?.split(',').map((s) => s.trim()),
     ipfs: {
       enabled: raw.IPFS_ENABLED,
       dir: resolve(cwd, raw.DATA_DIR, 'ipfs'),
@@ -144,6 +159,13 @@ function fromRaw(raw: RawConfig, cwd: string): Config {
       fillMaxSpendStroops: raw.FILL_MAX_SPEND,
     },
   };
+}
+
+function caFile(file: string | undefined, cwd: string): string | undefined {
+  if (file === undefined) return undefined;
+  const path = resolve(cwd, file);
+  if (!existsSync(path)) throw new ConfigError(`ACME_CA_FILE: expected a PEM file of the ACME server's CA (no file at ${path})`);
+  return path;
 }
 
 const NETWORKS = {

@@ -72,6 +72,9 @@ const size = (fallback: string) =>
       return bytes;
     });
 
+export const LETS_ENCRYPT = 'https://acme-v02.api.letsencrypt.org/directory';
+export const LETS_ENCRYPT_STAGING = 'https://acme-staging-v02.api.letsencrypt.org/directory';
+
 // A v3 onion address: 56 base32 characters, with or without ".onion".
 const ONION = /^[a-z2-7]{56}$/;
 const peers = z
@@ -155,6 +158,23 @@ export const configSchema = z.object({
   IPFS_THROTTLE_BYTES_PER_SEC: whole('bytes per second', 32 * 1024, 1024),
   // The most this bridge pays peers' payment requests during fill, per fill run.
   FILL_MAX_SPEND: xlm('1'),
+  // --- TLS and DNS --------------------------------------------------------------------------
+  HTTPS_PORT: port(443),
+  // With an e-mail address the bridge obtains and renews its certificate itself (ACME, HTTP-01).
+  ACME_EMAIL: optionalString.refine((v) => v === undefined || /^[^\s@]+@[^\s@]+$/.test(v), 'expected an e-mail address'),
+  // The ACME directory: a URL, or `production` / `staging` for Let's Encrypt's.
+  ACME_DIRECTORY: z
+    .string()
+    .trim()
+    .default('production')
+    .transform((v) => (v === 'production' ? LETS_ENCRYPT : v === 'staging' ? LETS_ENCRYPT_STAGING : v))
+    .refine((v) => /^https?:\/\/\S+$/.test(v), 'expected an https:// directory URL, or production or staging'),
+  ACME_CA_FILE: optionalString,
+  // host:port, comma-separated; unset: the system's resolvers.
+  DNS_SERVERS: optionalString.refine(
+    (v) => v === undefined || v.split(',').every((s) => /^(\[[0-9a-f:]+\]|[^\s:,]+)(:\d{1,5})?$/i.test(s.trim())),
+    'expected host:port entries separated by commas, such as 127.0.0.1:5353',
+  ),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug'], { error: 'expected error, warn, info or debug' }).default('info'),
 });
 

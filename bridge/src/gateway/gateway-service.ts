@@ -4,7 +4,8 @@ import type { Logger } from '../log/logger.js';
 import type { Health, Service } from '../service.js';
 import { freePort } from '../util/free-port.js';
 import { closeGracefully, listen } from './listeners.js';
-import { createProxyServers } from './proxy-servers.js';
+import { createProxyServers, type ProxyServers } from './proxy-servers.js';
+import type { TlsSource } from './tls-source.js';
 import { MeterHost } from './meter/meter-host.js';
 import { createVisitorMeter, type VisitorMeterOptions } from './meter/visitor-meter.js';
 import { StaticSite } from './static-site.js';
@@ -41,6 +42,8 @@ export interface GatewayOptions {
    * `onRequest` hook needs the requests in this process, so it keeps the gateway to one process.
    */
   workers?: number;
+  /** HTTPS on `httpsPort` and behind the onion's port 443, with the certificate `source` holds. */
+  tls?: { source: TlsSource; httpsPort: number };
 }
 
 /**
@@ -59,6 +62,9 @@ export class GatewayService implements Service {
   private pool: ProxyWorkerPool | undefined;
   private meterHost: MeterHost | undefined;
   private onionPort = 0;
+  private onionTlsPort = 0;
+  private boundHttpsPort = 0;
+  private https: ProxyServers['https'];
   private boundHttpPort = 0;
   private upstreamUp = false;
   private lastUpstreamError: string | undefined;
@@ -75,6 +81,15 @@ export class GatewayService implements Service {
     return this.boundHttpPort;
   }
 
+  /** Where tor's HiddenServicePort 443 must point; undefined without HTTPS. Valid after start. */
+  onionTlsTarget(): string | undefined {
+    return this.onionTlsPort ? `127.0.0.1:${this.onionTlsPort}` : undefined;
+  }
+
+  httpsPort(): number {
+    return this.boundHttpsPort;
+  }
+
   async start(): Promise<void> {
     const { log } = this.opts;
     if (this.opts.upstream) {
@@ -87,6 +102,10 @@ export class GatewayService implements Service {
     let workers = this.opts.workers ?? 1;
     if (workers > 1 && this.opts.onRequest) {
       log.info(`forwarding in one process, not ${workers} (PROXY_WORKERS): a per-request hook needs every request here`, { service: this.name });
+      workers = 1;
+    }
+    if (workers > 1 && this.opts.tls) {
+      log.info(`forwarding in one process, not ${workers} (PROXY_WORKERS): HTTPS is served by the main process`, { service: this.name });
       workers = 1;
     }
     try {
@@ -121,7 +140,9 @@ export class GatewayService implements Service {
       headerTimeoutMs: this.opts.headerTimeoutMs,
       onRequest: this.opts.onRequest,
       meter: this.opts.meter ? createVisitorMeter(this.opts.meter) : undefined,
+      tls: this.opts.tls?.source,
     });
+    this.https = servers.https;
     this.closeForwarder = servers.closeForwarders;
     this.onionHttp = servers.onionHttp;
     this.onionTcp = servers.onionTcp;
@@ -130,6 +151,11 @@ export class GatewayService implements Service {
     this.plain = servers.plain;
     this.boundHttpPort = await listen(this.plain, this.opts.httpPort, this.opts.listenHost);
     log.info(`listening on ${this.opts.listenHost}:${this.boundHttpPort} (plain) and ${this.onionTarget()} (onion, PROXY protocol)`, { service: this.name });
+    if (this.https && this.opts.tls) {
+      this.onionTlsPort = await listen(this.https.onionTcp, 0, '127.0.0.1');
+      this.boundHttpsPort = await listen(this.https.plain, this.opts.tls.httpsPort, this.opts.listenHost);
+      log.info(`HTTPS on ${this.opts.listenHost}:${this.boundHttpsPort} and ${this.onionTlsTarget()} (onion port 443)`, { service: this.name });
+    }
   }
 
   /**
@@ -205,8 +231,12 @@ export class GatewayService implements Service {
     await Promise.all([
       this.plain ? closeGracefully(this.plain, drain) : undefined,
       this.onionTcp ? closeGracefully(this.onionTcp, drain) : undefined,
+      this.https ? closeGracefully(this.https.plain, drain) : undefined,
+      this.https ? closeGracefully(this.https.onionTcp, drain) : undefined,
     ]);
     onionHttp?.closeAllConnections();
+    this.https?.onionHttps.closeAllConnections();
+    this.https = undefined;
     this.closeForwarder?.();
     await this.site?.stop();
     this.plain = this.onionHttp = this.onionTcp = undefined;

@@ -8,6 +8,8 @@ export interface OnionListenerOptions {
   /** A connection must send its PROXY line within this time. tor sends it at once. */
   headerTimeoutMs?: number;
   onReject?(reason: string): void;
+  /** The connection is handed to a TLS server: it is left paused (see below). */
+  tls?: boolean;
 }
 
 /**
@@ -35,7 +37,9 @@ export function createOnionListener(opts: OnionListenerOptions): Server {
       if (rest.length > 0) socket.unshift(rest);
       tagSocket(socket, { kind: 'circuit', circuitId: r.circuitId });
       opts.onConnection(socket);
-      socket.resume();
+      // A TLS socket made on this one reads from the native handle and takes the pushed-back bytes
+      // (the start of the ClientHello) itself; resuming here would hand them to nobody.
+      if (!opts.tls) socket.resume();
     };
     const onEnd = () => reject('closed before the PROXY line');
     const cleanup = () => {

@@ -1,7 +1,9 @@
 import type { IncomingMessage, ServerResponse, Server } from 'node:http';
 import type { Server as NetServer } from 'node:net';
 import { createForwarder, type Forward } from './forwarder.js';
-import { createHttpServer } from './listeners.js';
+import { createServer as createHttpsServer } from 'node:https';
+import { createHttpServer, hardenServer } from './listeners.js';
+import { tlsServerOptions, type TlsSource } from './tls-source.js';
 import { createOnionListener } from './onion-listener.js';
 import { tunnelUpgrade } from './upgrade.js';
 import { visitorOf, type Visitor } from './visitor.js';
@@ -27,6 +29,8 @@ export interface ProxyServersOptions {
   onRequest?: (visitor: Visitor, req: IncomingMessage) => void;
   /** Meters each request's visitor (payments). */
   meter?: (req: IncomingMessage, visitor: Visitor) => RequestMeter;
+  /** HTTPS: the same proxy behind TLS, on HTTPS_PORT and behind the onion's port 443. */
+  tls?: TlsSource;
 }
 
 export interface ProxyServers {
@@ -38,6 +42,8 @@ export interface ProxyServers {
   onionHttp: Server;
   /** Drops the upstream connection pools. */
   closeForwarders(): void;
+  /** With `tls`: HTTPS_PORT's server, and the onion's port 443 listener with its HTTPS server. */
+  https?: { plain: Server; onionTcp: NetServer; onionHttps: Server };
 }
 
 /**
@@ -75,7 +81,24 @@ export function createProxyServers(o: ProxyServersOptions): ProxyServers {
   });
   const plain = createHttpServer(withVisitor(route(plainForward, onionLocation)));
   plain.on('upgrade', (req, socket, head) => tunnelUpgrade(req, socket as never, head, upstream, o.onUpgradeError));
+  let https: ProxyServers['https'];
+  if (o.tls) {
+    const options = tlsServerOptions(o.tls);
+    const plainHttps = hardenServer(createHttpsServer({ ...options, noDelay: true }, withVisitor(route(plainForward, onionLocation))));
+    plainHttps.on('upgrade', (req, socket, head) => tunnelUpgrade(req, socket as never, head, upstream, o.onUpgradeError));
+    const onionHttps = hardenServer(createHttpsServer({ ...options, noDelay: true }, withVisitor(route(onionForward))));
+    onionHttps.on('upgrade', (req, socket, head) => tunnelUpgrade(req, socket as never, head, upstream, o.onUpgradeError));
+    // Port 443 of the onion: the PROXY line first, as on port 80, then the TLS handshake.
+    const onionTlsTcp = createOnionListener({
+      onConnection: (socket) => onionHttps.emit('connection', socket),
+      tls: true,
+      headerTimeoutMs: o.headerTimeoutMs,
+      onReject: o.onReject,
+    });
+    https = { plain: plainHttps, onionTcp: onionTlsTcp, onionHttps };
+  }
   return {
+    https,
     plain,
     onionTcp,
     onionHttp,

@@ -15,7 +15,8 @@ export function tagSocket(socket: Socket, visitor: Visitor): void {
 }
 
 export function visitorOf(socket: Socket): Visitor {
-  return visitors.get(socket) ?? DIRECT;
+  // Over HTTPS the request's socket is the TLSSocket; the PROXY line tagged the raw one beneath it.
+  return visitors.get(socket) ?? visitors.get((socket as Socket & { _parent?: Socket })._parent as Socket) ?? DIRECT;
 }
 
 export function visitorKey(v: Visitor): string {

@@ -76,7 +76,9 @@ export class Supervisor {
     this.gateway = new GatewayService({
       upstream: config.upstream,
       wwwDir: config.paths.www,
-      ipfsUpstream: () => this.ipfs?.gatewayUrl(),
+      routes: () => [
+        ...(this.ipfs ? [{ prefix: '/ipfs/', upstream: this.ipfs.gatewayUrl() }] : []),
+      ],
       listenHost: config.listenHost,
       httpPort: config.httpPort,
       onionAddress: () => this.onionAddress(),

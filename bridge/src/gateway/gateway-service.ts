@@ -4,7 +4,7 @@ import type { Logger } from '../log/logger.js';
 import type { Health, Service } from '../service.js';
 import { freePort } from '../util/free-port.js';
 import { closeGracefully, listen } from './listeners.js';
-import { createProxyServers, type ProxyServers } from './proxy-servers.js';
+import { createProxyServers, type ProxyServers, type Route } from './proxy-servers.js';
 import type { TlsSource } from './tls-source.js';
 import { MeterHost } from './meter/meter-host.js';
 import { createVisitorMeter, type VisitorMeterOptions } from './meter/visitor-meter.js';
@@ -17,8 +17,8 @@ export interface GatewayOptions {
   /** The web server to front; undefined serves `wwwDir` with the embedded static server. */
   upstream: URL | undefined;
   wwwDir: string;
-  /** The embedded IPFS gateway, which serves /ipfs/ on both ports; read at start. */
-  ipfsUpstream?: () => URL | undefined;
+  /** The bridge's own services served on both ports by path prefix (/ipfs/, ACME); read at start. */
+  routes?: () => Route[];
   listenHost: string;
   httpPort: number;
   /** The onion address once known, for the Onion-Location header on the plain port. */
@@ -132,7 +132,7 @@ export class GatewayService implements Service {
     const { log } = this.opts;
     const servers = createProxyServers({
       upstream,
-      ipfsUpstream: this.opts.ipfsUpstream?.(),
+      routes: this.opts.routes?.(),
       onionAddress: this.opts.onionAddress,
       onUpstreamError: (err) => this.upstreamFailed(err.message),
       onUpgradeError: (err) => log.debug(`upgrade tunnel failed: ${err.message}`, { service: this.name }),
@@ -172,7 +172,7 @@ export class GatewayService implements Service {
         workers,
         config: {
           upstream: upstream.href,
-          ipfsUpstream: this.opts.ipfsUpstream?.()?.href,
+          routes: this.opts.routes?.().map((r) => [r.prefix, r.upstream.href] as [string, string]),
           listenHost: this.opts.listenHost,
           httpPort,
           onionPort,

@@ -13,10 +13,19 @@ import type { RequestMeter } from './meter/pacer.js';
 // TypeScript source under jest (Node's type stripping): erasable TypeScript only, no parameter
 // properties or enums.
 
+/** A path prefix served by one of the bridge's own loopback servers instead of the site. */
+export interface Route {
+  prefix: string;
+  upstream: URL;
+}
+
 export interface ProxyServersOptions {
   upstream: URL;
-  /** The IPFS gateway: requests under /ipfs/ go there instead of the upstream, metered the same. */
-  ipfsUpstream?: URL;
+  /**
+   * The bridge's own services behind the same ports, by path prefix: /ipfs/ (the IPFS gateway) and
+   * /.well-known/acme-challenge/ (ACME HTTP-01). Their bytes are metered like the site's.
+   */
+  routes?: Route[];
   /** The onion address once known, for the Onion-Location header on the plain port. */
   onionAddress: () => string | undefined;
   onUpstreamError: (err: Error) => void;
@@ -60,13 +69,20 @@ export function createProxyServers(o: ProxyServersOptions): ProxyServers {
   };
   const forwarders = [createForwarder({ upstream, onUpstreamError, meter }), createForwarder({ upstream, onUpstreamError, meter, responseHeaders: onionLocation })];
   const [onionForward, plainForward] = forwarders.map((f) => f.forward) as [Forward, Forward];
-  const ipfs = o.ipfsUpstream;
-  // The IPFS gateway gets its own pools; only the path prefix decides, so the site keeps every other path.
+  const routes = o.routes ?? [];
+  // Each route gets its own pools; only the path prefix decides, so the site keeps every other path.
   const route = (site: Forward, headers?: typeof onionLocation): Forward => {
-    if (!ipfs) return site;
-    const f = createForwarder({ upstream: ipfs, onUpstreamError, meter, responseHeaders: headers });
-    forwarders.push(f);
-    return (req, res) => (req.url !== undefined && req.url.startsWith('/ipfs/') ? f.forward(req, res) : site(req, res));
+    if (routes.length === 0) return site;
+    const table = routes.map((r) => {
+      const f = createForwarder({ upstream: r.upstream, onUpstreamError, meter, responseHeaders: headers });
+      forwarders.push(f);
+      return { prefix: r.prefix, forward: f.forward };
+    });
+    return (req, res) => {
+      const url = req.url ?? '';
+      for (const r of table) if (url.startsWith(r.prefix)) return r.forward(req, res);
+      site(req, res);
+    };
   };
   const observe = o.onRequest;
   const withVisitor = (forward: Forward) =>

@@ -33,7 +33,7 @@ let onionAddress = config.onionAddress;
 let lastErrorSentAt = 0;
 const servers = createProxyServers({
   upstream: new URL(config.upstream),
-  ipfsUpstream: config.ipfsUpstream ? new URL(config.ipfsUpstream) : undefined,
+  routes: (config.routes ?? []).map(([prefix, upstream]) => ({ prefix, upstream: new URL(upstream) })),
   onionAddress: () => onionAddress,
   onUpstreamError: (err) => {
     // The primary probes the upstream itself; this only gives its health a reason, at most once a second.

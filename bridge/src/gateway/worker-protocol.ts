@@ -3,8 +3,8 @@
 /** What a worker is started with (JSON in its TORPLUS_PROXY_WORKER environment variable). */
 export interface WorkerConfig {
   upstream: string;
-  /** The IPFS gateway, for requests under /ipfs/. */
-  ipfsUpstream?: string;
+  /** The bridge's own services by path prefix (/ipfs/, ACME challenges): [prefix, upstream URL]. */
+  routes?: Array<[string, string]>;
   listenHost: string;
   /** The plain port: the same for every worker (node:cluster shares it). */
   httpPort: number;

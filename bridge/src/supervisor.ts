@@ -12,6 +12,7 @@ import { Meter, type PaymentPort } from './gateway/meter/meter.js';
 import type { Visitor } from './gateway/visitor.js';
 import { PaymentsService } from './payments/payments-service.js';
 import { HorizonClient } from './payments/horizon.js';
+import { TxtRecordCheck } from './dns/txt-record-check.js';
 import { Keypair } from '@stellar/stellar-sdk';
 import { IpfsService } from './ipfs/ipfs-service.js';
 import { ipfsAdminRouter, ipfsRouter } from './gateway/api/ipfs-routes.js';
@@ -43,6 +44,8 @@ export class Supervisor {
   private announced = false;
   private ipfsAnnounced = false;
   private control: ControlServer | undefined;
+  /** The TXT record check; undefined without DOMAIN. */
+  readonly dns: TxtRecordCheck | undefined;
   private admin: Secret | undefined;
 
   constructor(private readonly opts: SupervisorOptions) {
@@ -116,6 +119,17 @@ export class Supervisor {
       healthReport: () => this.healthReport(),
     });
     this.tor.on('published', (address) => this.announce(address));
+    if (config.domain) {
+      this.dns = new TxtRecordCheck({
+        domain: config.domain,
+        servers: config.dnsServers,
+        // Soon after the descriptor is up, not at once: a publisher reads the record, then adds it.
+        firstDelayMs: Math.min(5_000, config.dnsRetryMs),
+        retryMs: config.dnsRetryMs,
+        onChange: (h) => (h.state === 'found' ? log.info(`DNS: ${h.detail}`, { service: 'dns' }) : log.warn(`DNS: ${h.detail}`, { service: 'dns' })),
+      });
+      this.tor.on('published', (address) => this.dns?.published(address));
+    }
   }
 
   /** The meter's view of payments: only what it needs, nothing of the service's insides. */
@@ -171,6 +185,7 @@ export class Supervisor {
     });
     await this.startService(this.api, signal);
     await this.startService(this.tor, signal);
+    if (this.dns) await this.startService(this.dns, signal);
     await this.startControl();
     log.info(`onion address ${this.tor.onionAddress()}; waiting for tor to publish it`);
   }
@@ -237,13 +252,14 @@ export class Supervisor {
     const print = this.opts.print ?? ((l: string) => process.stdout.write(l + '\n'));
     const domain = this.opts.config.domain;
     print(`torplus=${address}`);
-    const id = this.ipfs?.identity();
-    if (id) print(`libp2p=${id.multiaddrs[0]}`);
     print(
       domain
         ? `Publish the line above as a DNS TXT record on torplus.${domain} so that TorPlus clients find this site.`
         : 'Publish the line above as a DNS TXT record on torplus.<your domain> (set DOMAIN to have it checked).',
     );
+    // IPFS peers dial this address (PEERS needs only the onion; this is for libp2p tools).
+    const id = this.ipfs?.identity();
+    if (id) print(`libp2p=${id.multiaddrs[0]}`);
   }
 
   /** The site's IPFS root, and the DNSLink record that names it, on every change. */
@@ -279,6 +295,7 @@ export class Supervisor {
       payments: this.payments.health(),
       api: this.api.health(),
       ...(this.ipfs ? { ipfs: this.ipfs.health() } : {}),
+      ...(this.dns ? { dns: this.dns.health() } : {}),
     };
   }
 }

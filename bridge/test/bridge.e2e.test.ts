@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startBridgeProcess, type BridgeProcess } from '../src/devnet/bridge-process.js';
 import { startNginx, type Nginx } from '../src/devnet/nginx.js';
+import { startDnsmasq, type Dnsmasq } from '../src/devnet/dnsmasq.js';
 import { socksGet } from '../src/devnet/socks-http.js';
 import { waitForOnion } from '../src/devnet/tornet.js';
 import { freePorts } from '../src/util/free-port.js';
@@ -36,6 +37,7 @@ describe('the bridge on a private Tor network', () => {
   const dir = mkdtempSync(join(tmpdir(), 'torplus-e2e-'));
   const torDir = join(dir, 'tor');
   let nginx: Nginx | undefined;
+  let dns: Dnsmasq | undefined;
   let bridge: BridgeProcess | undefined;
   let ports: number[];
   let onion: string;
@@ -49,12 +51,16 @@ describe('the bridge on a private Tor network', () => {
     API_PORT: String(ports[1]),
     UPSTREAM_URL: `http://127.0.0.1:${ports[2]}`,
     DOMAIN: 'example.test',
+    // The TXT check asks this dnsmasq on loopback, never the machine's resolver.
+    DNS_SERVERS: dns!.server,
+    DNS_RETRY_SECONDS: '2',
   });
   const onionGet = (path = '/') => socksGet(`http://${onion}${path}`, { socksPort: net.socksPort, timeoutMs: 15_000 });
 
   beforeAll(async () => {
     ports = await freePorts(3);
     nginx = await startNginx({ port: ports[2]!, root: WWW });
+    dns = await startDnsmasq({ records: { 'torplus.example.test': ['torplus=' + 'a'.repeat(56)] } });
     bridge = startBridgeProcess({ env: env() });
     onion = await bridge.published(90_000);
   });
@@ -62,13 +68,15 @@ describe('the bridge on a private Tor network', () => {
   afterAll(async () => {
     await bridge?.stop(5000);
     await nginx?.stop();
+    await dns?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('prints exactly one torplus= line and the TXT instruction', () => {
+  it('prints exactly one torplus= line and the TXT instruction', async () => {
     expect(onion).toMatch(/^[a-z2-7]{56}\.onion$/);
     expect(bridge!.lines.filter((l) => l.startsWith('torplus='))).toEqual([`torplus=${onion}`]);
-    expect(bridge!.lines.some((l) => l.includes('TXT record on torplus.example.test'))).toBe(true);
+    // The line after it (the bridge prints both at once; they are read one after the other).
+    await until('the TXT instruction', () => bridge!.lines.some((l) => l.includes('TXT record on torplus.example.test')), { timeoutMs: 5000 });
   });
 
   it('serves www/ over the onion, byte for byte', async () => {
@@ -80,6 +88,21 @@ describe('the bridge on a private Tor network', () => {
   it('keeps the onion key 0600 in a 0700 folder', () => {
     expect(statSync(join(torDir, 'hidden_service')).mode & 0o777).toBe(0o700);
     expect(statSync(join(torDir, 'hidden_service', 'hs_ed25519_secret_key')).mode & 0o777).toBe(0o600);
+  });
+
+  it('checks the TXT record: wrong while it names another onion, found once it names ours', async () => {
+    const wrong = await until('the TXT check to find the wrong record', async () => {
+      const d = (await healthz(ports[1]!)).body.services.dns;
+      return d?.state === 'wrong' ? d : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 250 });
+    expect(wrong.detail).toContain(`torplus.example.test TXT "torplus=${onion.replace(/\.onion$/, '')}"`);
+    await dns!.setRecords({ 'torplus.example.test': [`torplus=${onion}`] });
+    // The check retries every RETRY; the e2e bridge sets it short.
+    const found = await until('the TXT check to find our record', async () => {
+      const d = (await healthz(ports[1]!)).body.services.dns;
+      return d?.state === 'found' ? d : undefined;
+    }, { timeoutMs: 20_000, intervalMs: 250 });
+    expect(found.ok).toBe(true);
   });
 
   it('reports tor, the onion and the upstream in /healthz', async () => {

@@ -77,7 +77,7 @@ describe('IPFS: publish, trustless gateway, and fill between two bridges over To
     writeFileSync(join(www, 'big.bin'), Buffer.alloc(1_500_000, 'torplus'));
     cpSync(resolve('www'), join(dir, 'www-b'), { recursive: true });
     [aPorts, bPorts] = [await freePorts(2), await freePorts(2)];
-    a = startBridgeProcess({ env: bridgeEnv('a', aPorts, www, { DOMAIN: 'example.test' }) });
+    a = startBridgeProcess({ env: bridgeEnv('a', aPorts, www, { DOMAIN: 'example.test', DNS_SERVERS: '127.0.0.1:9' }) });
     aOnion = await a.published(90_000);
     await until('an ipfs= line from A', () => ipfsLines(a!).length > 0, { timeoutMs: 30_000 });
     firstRoot = /^ipfs=\/ipfs\/(\S+)$/.exec(ipfsLines(a!)[0]!)![1]!;

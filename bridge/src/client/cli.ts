@@ -15,8 +15,11 @@ import { formatXlm, parseXlm } from '../config/amount.js';
 import { Secret } from '../config/secret.js';
 import { BudgetExhaustedError, ClientError, EXIT, UsageError } from './errors.js';
 import { fetchWithPayment, type FetchOptions, type FetchProgress, type FetchResult } from './fetcher.js';
+import { OnionChangedError, stateDir } from './onion-pins.js';
+import { isResolvableDomain, onionUrl, resolveOnion, type ResolveOptions } from './resolver.js';
 
 export const USAGE = `Usage: torplus fetch URL -o FILE --socks HOST:PORT --max-spend XLM [options]
+       torplus resolve DOMAIN [--dns HOST:PORT] [--accept-new-onion]
        torplus --help
 
 Downloads URL (an http:// address, usually a .onion) through tor's SOCKS5 port, paying the TorPlus
@@ -38,12 +41,22 @@ bridge in XLM when it asks, never more than --max-spend in total.
   -q, --quiet           no progress on stderr
   -v, --verbose         tell what happens (payments, probes, resumes) on stderr
 
+URL may name a domain instead of an onion (http:// or https://<domain>/…): its onion is read from the DNS
+TXT record torplus.<domain> ("torplus=<onion>"), as \`torplus resolve\` does, and fetched over http.
+
+resolve prints the onion that DOMAIN publishes in its TXT record torplus.DOMAIN (the address checked:
+v3, version and checksum). The answer is cached for the record's TTL, and the first onion seen for a
+domain is pinned (in $TORPLUS_HOME, default ~/.torplus): if the domain later names another onion, torplus
+warns and refuses (exit 5) until you accept it.
+  --dns HOST:PORT       the DNS server to ask (default: the system's resolvers)
+  --accept-new-onion    accept (and pin) a domain's new onion
+
 The payer's secret seed (S…) comes from the environment variable TORPLUS_SEED (preferred),
 --seed-file FILE, or --seed S (visible to other users in ps). It is never printed.
 
 Exit codes: 0 done; 1 failure (network, bridge or ledger refused); 2 bad arguments;
 3 --max-spend reached (the partial download is kept as FILE.part); 4 HTTP error from the site;
-130 interrupted.`;
+5 the domain's onion changed (not accepted); 130 interrupted.`;
 
 export interface Io {
   stdout: (text: string) => void;
@@ -93,8 +106,16 @@ function httpUrl(what: string, protocols: string[]) {
   );
 }
 
+/** http:// anything; https:// only with a domain (resolved to its onion, fetched over http). */
+const fetchUrl = httpUrl('an http:// URL such as http://<name>.onion/file (onion services speak plain http)', ['http:', 'https:']).refine(
+  (v) => !URL.canParse(v) || new URL(v).protocol !== 'https:' || isResolvableDomain(new URL(v).hostname),
+  { error: 'expected an http:// URL such as http://<name>.onion/file (onion services speak plain http; https:// only with a domain)' },
+);
+
+const dnsServer = z.string().regex(/^(?:\[[0-9a-fA-F:.]+\]|[0-9.]+):\d{1,5}$|^[0-9.]+$/, { error: 'expected the DNS server as IP:PORT such as 127.0.0.1:53' });
+
 export const FetchArgs = z.object({
-  url: httpUrl('an http:// URL such as http://<name>.onion/file (onion services speak plain http)', ['http:']),
+  url: fetchUrl,
   output: z.string({ error: 'expected a file name (-o FILE)' }).min(1, { error: 'expected a file name (-o FILE)' }),
   socks: hostPort,
   'max-spend': z
@@ -119,6 +140,8 @@ export const FetchArgs = z.object({
     .default(6),
   quiet: z.boolean().default(false),
   verbose: z.boolean().default(false),
+  dns: dnsServer.optional(),
+  'accept-new-onion': z.boolean().default(false),
 });
 
 export interface ParsedFetch {
@@ -137,9 +160,18 @@ export interface ParsedFetch {
   seed: Secret | undefined;
   /** Where the seed came from, for messages. */
   seedSource: 'TORPLUS_SEED' | '--seed' | '--seed-file' | undefined;
+  /** --dns: resolve a domain URL through this server (else the system's resolvers). */
+  dns: string | undefined;
+  acceptNewOnion: boolean;
 }
 
-export type Command = { kind: 'help' } | { kind: 'fetch'; args: ParsedFetch };
+export interface ParsedResolve {
+  domain: string;
+  dns: string | undefined;
+  acceptNewOnion: boolean;
+}
+
+export type Command = { kind: 'help' } | { kind: 'fetch'; args: ParsedFetch } | { kind: 'resolve'; args: ParsedResolve };
 
 const OPTIONS = {
   output: { type: 'string', short: 'o' },
@@ -156,6 +188,8 @@ const OPTIONS = {
   quiet: { type: 'boolean', short: 'q' },
   verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
+  dns: { type: 'string' },
+  'accept-new-onion': { type: 'boolean' },
 } as const;
 
 /** Parses the command line; throws UsageError with one line that never quotes an argument's value. */
@@ -178,7 +212,8 @@ export function parseCommand(argv: string[], env: Record<string, string | undefi
   }
   const { values, positionals } = parsed;
   if (values.help || positionals[0] === 'help' || positionals.length === 0) return { kind: 'help' };
-  if (positionals[0] !== 'fetch') throw new UsageError(`unknown command (expected fetch)`);
+  if (positionals[0] === 'resolve') return parseResolve(values, positionals);
+  if (positionals[0] !== 'fetch') throw new UsageError(`unknown command (expected fetch or resolve)`);
   if (positionals.length !== 2) throw new UsageError(`fetch takes exactly one URL (got ${positionals.length - 1} arguments)`);
 
   const r = FetchArgs.safeParse({ ...values, url: positionals[1] });
@@ -232,8 +267,28 @@ export function parseCommand(argv: string[], env: Record<string, string | undefi
     args: {
       url: a.url, output, socks: a.socks, maxSpendStroops: a['max-spend'], horizon: a.horizon, mode: a.mode,
       allowThrottled: a['allow-throttled'], sessionFile: a['session-file'], timeoutMs: a.timeout * 1000, retries: a.retries, quiet: a.quiet,
-      verbose: a.verbose, seed, seedSource,
+      verbose: a.verbose, seed, seedSource, dns: a.dns, acceptNewOnion: a['accept-new-onion'],
     },
+  };
+}
+
+function parseResolve(values: Record<string, unknown>, positionals: string[]): Command {
+  if (positionals.length !== 2) throw new UsageError(`resolve takes exactly one domain (got ${positionals.length - 1} arguments)`);
+  const other = Object.keys(values).find((k) => k !== 'dns' && k !== 'accept-new-onion' && k !== 'quiet');
+  if (other) throw new UsageError(`resolve does not take --${other}`);
+  const domain = positionals[1]!.toLowerCase().replace(/\.$/, '');
+  if (!isResolvableDomain(domain)) throw new UsageError('resolve: expected a domain name such as example.com (not an onion, not an address)');
+  const dns = values.dns === undefined ? undefined : dnsServer.safeParse(values.dns);
+  if (dns && !dns.success) throw new UsageError(`--dns: ${dns.error.issues[0]!.message}`);
+  return { kind: 'resolve', args: { domain, dns: dns?.data, acceptNewOnion: values['accept-new-onion'] === true } };
+}
+
+function resolveOptions(a: { dns: string | undefined; acceptNewOnion: boolean }, io: Io): ResolveOptions {
+  return {
+    stateDir: stateDir(io.env),
+    acceptNewOnion: a.acceptNewOnion,
+    ...(a.dns ? { servers: [a.dns] } : io.env.TORPLUS_DNS ? { servers: io.env.TORPLUS_DNS.split(',').map((s) => s.trim()) } : {}),
+    ...(io.signal ? { signal: io.signal } : {}),
   };
 }
 
@@ -292,7 +347,31 @@ export async function main(argv: string[], io: Io): Promise<number> {
     out(`${USAGE}\n`);
     return EXIT.ok;
   }
+  if (command.kind === 'resolve') {
+    try {
+      const r = await resolveOnion(command.args.domain, resolveOptions(command.args, io));
+      if (r.pin === 'pinned') err(`torplus: pinned ${r.domain} to ${r.onion}.onion (first use)\n`);
+      if (r.pin === 'accepted') err(`torplus: accepted the new onion of ${r.domain}: ${r.onion}.onion (pinned)\n`);
+      out(`${r.onion}.onion\n`);
+      return EXIT.ok;
+    } catch (e) {
+      return failed(e);
+    }
+  }
   const a = command.args;
+  let url = a.url;
+  if (isResolvableDomain(new URL(a.url).hostname)) {
+    try {
+      const r = await onionUrl(a.url, resolveOptions(a, io));
+      url = r.url;
+      if (r.resolved && (a.verbose || r.resolved.pin !== 'same')) {
+        const how = r.resolved.pin === 'pinned' ? ' (pinned, first use)' : r.resolved.pin === 'accepted' ? ' (the new onion, accepted and pinned)' : '';
+        err(`torplus: ${r.resolved.domain} is ${r.resolved.onion}.onion${how}\n`);
+      }
+    } catch (e) {
+      return failed(e);
+    }
+  }
   if (a.seed) {
     secrets.add(a.seed.reveal());
     redact = redactor(secrets);
@@ -312,7 +391,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
   };
   let lastPlain = 0;
   const opts: FetchOptions = {
-    url: a.url,
+    url,
     output: a.output,
     socks: a.socks,
     maxSpendStroops: a.maxSpendStroops,
@@ -370,6 +449,18 @@ export async function main(argv: string[], io: Io): Promise<number> {
       const kept = e.partialPath ? `; ${e.partialBytes} bytes kept in ${e.partialPath}` : '';
       err(`torplus: ${e.message}${kept} (raise --max-spend, or use --allow-throttled to finish unpaid)\n`);
       return EXIT.budget;
+    }
+    return failed(e);
+  }
+
+  function failed(e: unknown): number {
+    if (io.signal?.aborted) {
+      err('torplus: interrupted\n');
+      return EXIT.interrupted;
+    }
+    if (e instanceof OnionChangedError) {
+      err(`torplus: ${'@'.repeat(60)}\ntorplus: ${e.message}\ntorplus: ${'@'.repeat(60)}\n`);
+      return e.exitCode;
     }
     if (e instanceof ClientError) {
       err(`torplus: ${e.message}\n`);

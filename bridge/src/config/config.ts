@@ -29,6 +29,8 @@ export interface Config {
   tls: TlsConfig;
   /** DNS_SERVERS as host:port; undefined: the system's resolvers. */
   dnsServers: string[] | undefined;
+  /** DNS_RETRY_SECONDS, in ms. */
+  dnsRetryMs: number;
 }
 
 export interface TlsConfig {
@@ -143,6 +145,7 @@ function fromRaw(raw: RawConfig, cwd: string): Config {
       acme: raw.ACME_EMAIL === undefined ? undefined : { email: raw.ACME_EMAIL, directory: raw.ACME_DIRECTORY, caFile: caFile(raw.ACME_CA_FILE, cwd) },
     },
     dnsServers: raw.DNS_SERVERS?.split(',').map((s) => s.trim()),
+    dnsRetryMs: raw.DNS_RETRY_SECONDS * 1000,
     ipfs: {
       enabled: raw.IPFS_ENABLED,
       dir: resolve(cwd, raw.DATA_DIR, 'ipfs'),

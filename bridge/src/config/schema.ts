@@ -175,6 +175,8 @@ export const configSchema = z.object({
     (v) => v === undefined || v.split(',').every((s) => /^(\[[0-9a-f:]+\]|[^\s:,]+)(:\d{1,5})?$/i.test(s.trim())),
     'expected host:port entries separated by commas, such as 127.0.0.1:5353',
   ),
+  // How soon the TXT record is looked up again while it is missing or wrong.
+  DNS_RETRY_SECONDS: whole('seconds', 60, 1),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug'], { error: 'expected error, warn, info or debug' }).default('info'),
 });
 

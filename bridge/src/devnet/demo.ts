@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { startBridgeProcess, type BridgeProcess } from './bridge-process.js';
 import { startTorNetwork, waitForOnion, type TorNetwork } from './tornet.js';
 import { freePorts } from '../util/free-port.js';
+import { startDnsmasq, type Dnsmasq } from './dnsmasq.js';
 
 const once = process.argv.includes('--once');
 const root = resolve(process.env.TORPLUS_DEMO_ROOT ?? '.');
@@ -30,12 +31,14 @@ class StepError extends Error {}
 
 let net: TorNetwork | undefined;
 let bridge: BridgeProcess | undefined;
+let dns: Dnsmasq | undefined;
 let cleaning: Promise<void> | undefined;
 let onInterrupt: (() => void) | undefined;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     await bridge?.stop(12_000);
     await net?.stop();
+    await dns?.stop();
   })();
   return cleaning;
 }
@@ -62,6 +65,8 @@ async function main(): Promise<void> {
     startTorNetwork({ log: (l) => out(`    tor net │ ${l}`) }),
   );
   const [httpPort, apiPort] = await freePorts(2);
+  // A DNS server on loopback for example.test: the bridge's TXT check asks it, never the machine's resolver.
+  dns = await startDnsmasq({ records: { 'torplus.example.test': [] } });
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   const onion = await step('Start the bridge on www/ and wait for its onion service to be published', async () => {
     bridge = startBridgeProcess({
@@ -74,6 +79,8 @@ async function main(): Promise<void> {
         HTTP_PORT: String(httpPort),
         API_PORT: String(apiPort),
         DOMAIN: 'example.test',
+        DNS_SERVERS: dns!.server,
+        DNS_RETRY_SECONDS: '1',
       },
       onLine: showBridgeLine,
     });
@@ -85,6 +92,17 @@ async function main(): Promise<void> {
     const title = /<title>([^<]*)<\/title>/i.exec(r.body.toString('utf8'))?.[1] ?? '(no title)';
     out(`    HTTP ${r.status}, ${r.body.length} bytes, "${title}", first byte after ${r.firstByteMs.toFixed(0)} ms`);
     return r;
+  });
+
+  await step(`Publish the TXT record on the local DNS server (${dns.server}); the bridge checks it`, async () => {
+    await dns!.setRecords({ 'torplus.example.test': [`torplus=${onion}`] });
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const h = await fetch(`http://127.0.0.1:${apiPort}/healthz`).then((r) => r.json() as Promise<{ services?: { dns?: { state?: string; detail?: string } } }>);
+      if (h.services?.dns?.state === 'found') return out(`    ${h.services.dns.detail}`);
+      if (Date.now() > deadline) throw new Error(`the bridge did not see the record: ${h.services?.dns?.detail ?? 'no dns check'}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
   });
 
   out('\nSummary');

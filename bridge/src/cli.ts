@@ -3,16 +3,22 @@ import { join } from 'node:path';
 import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { BridgeNotRunningError, callControl, CONTROL_SOCKET } from './control/control-socket.js';
 import { createFillProgress, type FillProgress } from './ipfs/fill/index.js';
+import { runDoctor } from './doctor/doctor.js';
+import { formatChecks } from './doctor/check.js';
 import { createLogger } from './log/logger.js';
 import { Supervisor } from './supervisor.js';
 
 const USAGE = `Usage: torplus-bridge [start]
        torplus-bridge fill [ONION ...]
+       torplus-bridge doctor
 
   start   run the bridge (the default): tor, the onion service, the proxy, the API and IPFS.
   fill    cache the most requested content of PEERS (or of the onion addresses given) within
           FILL_RESERVE_BYTES, over Tor, in the running bridge. Exits 0 when at least one peer
           was filled from, 1 when every peer was skipped or the bridge is not running.
+  doctor  check what a publisher must get right (tor and the onion, the TXT and DNSLink records,
+          the certificate, the upstream, Horizon and the account, permissions, disk space) and
+          print a checklist with the fix for each failure. Exits 1 when anything fails.
 
 Settings come from environment variables and .env; see .env.example.`;
 
@@ -22,7 +28,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  if (command !== 'start' && command !== 'fill') {
+  if (command !== 'start' && command !== 'fill' && command !== 'doctor') {
     process.stderr.write(`torplus-bridge: unknown command ${JSON.stringify(command)}\n${USAGE}\n`);
     return 2;
   }
@@ -39,6 +45,11 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   if (command === 'fill') return fill(config);
+  if (command === 'doctor') {
+    const results = await runDoctor(config);
+    process.stdout.write(formatChecks(results) + '\n');
+    return results.every((r) => r.ok) ? 0 : 1;
+  }
   // The seed and admin token are also scrubbed from every log line: a second line of defence.
   const secrets = [config.payments.seed, config.payments.adminToken].flatMap((s) => (s ? [s.reveal()] : []));
   const log = createLogger({ level: config.logLevel, secrets });

@@ -13,6 +13,7 @@ import type { Visitor } from './gateway/visitor.js';
 import { PaymentsService } from './payments/payments-service.js';
 import { HorizonClient } from './payments/horizon.js';
 import { TxtRecordCheck } from './dns/txt-record-check.js';
+import { TlsService, tlsWanted } from './tls/tls-service.js';
 import { Keypair } from '@stellar/stellar-sdk';
 import { IpfsService } from './ipfs/ipfs-service.js';
 import { ipfsAdminRouter, ipfsRouter } from './gateway/api/ipfs-routes.js';
@@ -44,6 +45,8 @@ export class Supervisor {
   private announced = false;
   private ipfsAnnounced = false;
   private control: ControlServer | undefined;
+  /** HTTPS certificates (SSL_DIR, ACME); undefined when there is neither a certificate nor ACME. */
+  readonly tls: TlsService | undefined;
   /** The TXT record check; undefined without DOMAIN. */
   readonly dns: TxtRecordCheck | undefined;
   private admin: Secret | undefined;
@@ -76,12 +79,16 @@ export class Supervisor {
         this.announceRoot(p.root.toString());
       });
     }
+    const tlsOptions = { sslDir: config.paths.ssl, dataDir: config.paths.data, hostname: config.domain && `torplus.${config.domain}`, acme: config.tls.acme, log };
+    if (tlsWanted(tlsOptions)) this.tls = new TlsService(tlsOptions);
     this.gateway = new GatewayService({
       upstream: config.upstream,
       wwwDir: config.paths.www,
       routes: () => [
         ...(this.ipfs ? [{ prefix: '/ipfs/', upstream: this.ipfs.gatewayUrl() }] : []),
+        ...(this.tls?.challengeUrl() ? [{ prefix: '/.well-known/acme-challenge/', upstream: this.tls.challengeUrl()! }] : []),
       ],
+      ...(this.tls ? { tls: { source: this.tls.source(), httpsPort: config.tls.httpsPort } } : {}),
       listenHost: config.listenHost,
       httpPort: config.httpPort,
       onionAddress: () => this.onionAddress(),
@@ -103,6 +110,7 @@ export class Supervisor {
         { virtualPort: 80, target: this.gateway.onionTarget() },
         { virtualPort: 8000, target: this.api.onionTarget() },
         ...(this.ipfs?.p2pTarget() ? [{ virtualPort: config.ipfs.listenPort, target: this.ipfs.p2pTarget()! }] : []),
+        ...(this.gateway.onionTlsTarget() ? [{ virtualPort: 443, target: this.gateway.onionTlsTarget()! }] : []),
       ],
       extraConfigFile: config.tor.extraConfigFile,
       // Peers' onions are dialed through tor's SOCKS port (fill, libp2p): opened on loopback only.
@@ -170,7 +178,10 @@ export class Supervisor {
       this.api.mount('/v1', ipfsRouter(this.ipfs));
       this.api.mount('/v1', ipfsAdminRouter(this.ipfs, this.adminToken()));
     }
+    if (this.tls) await this.startService(this.tls, signal);
     await this.startService(this.gateway, signal);
+    // The CA checks its challenge on HTTP_PORT: ACME starts once the gateway listens.
+    this.tls?.startAcme(signal);
     await this.startPayments(signal);
     await this.ipfs?.startPeerPayments({
       payments: this.payments,
@@ -296,6 +307,7 @@ export class Supervisor {
       api: this.api.health(),
       ...(this.ipfs ? { ipfs: this.ipfs.health() } : {}),
       ...(this.dns ? { dns: this.dns.health() } : {}),
+      ...(this.tls ? { tls: this.tls.health() } : {}),
     };
   }
 }

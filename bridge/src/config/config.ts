@@ -67,6 +67,8 @@ export type StellarNetwork = 'public' | 'testnet' | 'local';
 export interface PaymentsConfig {
   /** The publisher's Stellar secret seed; undefined runs the bridge without payments. */
   seed: Secret | undefined;
+  /** SEED_FILE, resolved, when the seed came from a file (doctor checks its permissions). */
+  seedFile?: string;
   network: StellarNetwork;
   /** Horizon for `network`; always set for 'local' (HORIZON_URL is required there). */
   horizonUrl: string;
@@ -186,6 +188,7 @@ function paymentsConfig(raw: RawConfig, cwd: string): PaymentsConfig {
   }
   return {
     seed: raw.seed !== undefined ? new Secret(raw.seed) : raw.SEED_FILE !== undefined ? readSeedFile(resolve(cwd, raw.SEED_FILE)) : undefined,
+    ...(raw.SEED_FILE !== undefined ? { seedFile: resolve(cwd, raw.SEED_FILE) } : {}),
     network,
     horizonUrl: raw.HORIZON_URL ?? (network === 'local' ? '' : NETWORKS[network].horizon),
     passphrase: network === 'local' ? undefined : NETWORKS[network].passphrase,

@@ -34,6 +34,13 @@ export function onionAddressOf(publicKey: Buffer): string {
   return `${base32(Buffer.concat([publicKey, checksum, VERSION]))}.onion`;
 }
 
+/** The address of the key in `hsDir`, or undefined when there is none yet (nothing is created). */
+export async function readOnionAddress(hsDir: string): Promise<string | undefined> {
+  const existing = await readFile(join(hsDir, 'hs_ed25519_public_key')).catch(() => undefined);
+  if (!existing || existing.byteLength !== 64 || !existing.subarray(0, 32).equals(PUBLIC_HEADER)) return undefined;
+  return onionAddressOf(existing.subarray(32));
+}
+
 /**
  * The address of the key in `hsDir`, creating the key first when there is none. A present key is
  * never replaced: it is the site's address.

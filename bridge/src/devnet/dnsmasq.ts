@@ -25,6 +25,8 @@ export interface DnsmasqOptions {
   domains?: string[];
   /** TTL of the answers (seconds). Default 300. */
   ttl?: number;
+  /** Names that resolve to 127.0.0.1 (A records), e.g. for an ACME server's HTTP-01 validation. */
+  hosts?: string[];
 }
 
 export interface Dnsmasq {
@@ -117,7 +119,7 @@ export async function startDnsmasq(opts: DnsmasqOptions): Promise<Dnsmasq> {
 }
 
 /** dnsmasq's configuration file (exported for tests): quoted strings may hold commas, quotes, backslashes. */
-export function dnsmasqConf(port: number, records: TxtRecords, opts: Pick<DnsmasqOptions, 'domains' | 'ttl'> = {}): string {
+export function dnsmasqConf(port: number, records: TxtRecords, opts: Pick<DnsmasqOptions, 'domains' | 'ttl' | 'hosts'> = {}): string {
   const domains = new Set(opts.domains ?? Object.keys(records).map((n) => n.split('.').slice(1).join('.')).filter(Boolean));
   const lines = [
     'pid-file=', `port=${port}`, 'listen-address=127.0.0.1', 'bind-interfaces', 'no-resolv', 'no-hosts', 'log-queries',
@@ -125,8 +127,10 @@ export function dnsmasqConf(port: number, records: TxtRecords, opts: Pick<Dnsmas
   ];
   if (process.getuid?.() === 0) lines.push('user=root');
   for (const d of domains) lines.push(`local=/${d}/`);
+  const hosts = new Set(opts.hosts ?? []);
+  for (const name of hosts) lines.push(`host-record=${name},127.0.0.1`);
   for (const [name, list] of Object.entries(records)) {
-    if (list.length === 0) lines.push(`host-record=${name},127.0.0.1`);
+    if (list.length === 0 && !hosts.has(name)) lines.push(`host-record=${name},127.0.0.1`);
     for (const record of list) {
       const chunks = typeof record === 'string' ? [record] : record;
       lines.push(`txt-record=${name},${chunks.map(quote).join(',')}`);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
@@ -33,6 +33,8 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode 
  * first, so a watcher sees at worst a short mismatch (refused, last good pair kept) and never a partial file.
  */
 export async function installPair(dir: string, fullchain: string, privkey: string): Promise<void> {
+  // SSL_DIR may not exist yet on a first start with ACME: made private, it holds the key.
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   await writeFileAtomic(join(dir, 'privkey.pem'), privkey, 0o600);
   await writeFileAtomic(join(dir, 'fullchain.pem'), fullchain, 0o600);
 }

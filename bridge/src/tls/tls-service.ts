@@ -39,7 +39,11 @@ export class TlsService implements Service {
   constructor(private readonly o: TlsServiceOptions) {
     this.store = new CertStore({ dir: o.sslDir });
     this.store.on('loaded', (info) => o.log.info(`certificate for ${info.names.join(', ')} loaded; ${info.daysLeft} days left`, { service: this.name }));
-    this.store.on('error', (err) => o.log.error(`${err.message}; the last good certificate stays in use`, { service: this.name }));
+    this.store.on('error', (err) => {
+      // Before ACME's first certificate an empty SSL_DIR is expected, not an error.
+      if (o.acme && !this.store.pem()) o.log.info(`no certificate in ${o.sslDir} yet; ACME will obtain one`, { service: this.name });
+      else o.log.error(`${err.message}; the last good certificate stays in use`, { service: this.name });
+    });
     this.store.on('warning', (m) => o.log.warn(m, { service: this.name }));
   }
 

@@ -88,7 +88,7 @@ export class Supervisor {
         ...(this.ipfs ? [{ prefix: '/ipfs/', upstream: this.ipfs.gatewayUrl() }] : []),
         ...(this.tls?.challengeUrl() ? [{ prefix: '/.well-known/acme-challenge/', upstream: this.tls.challengeUrl()! }] : []),
       ],
-      ...(this.tls ? { tls: { source: this.tls.source(), httpsPort: config.tls.httpsPort } } : {}),
+      ...(this.tls ? { tls: { source: this.tls.source(), httpsPort: config.tls.httpsPort, sslDir: config.paths.ssl } } : {}),
       listenHost: config.listenHost,
       httpPort: config.httpPort,
       onionAddress: () => this.onionAddress(),

@@ -43,7 +43,7 @@ export interface GatewayOptions {
    */
   workers?: number;
   /** HTTPS on `httpsPort` and behind the onion's port 443, with the certificate `source` holds. */
-  tls?: { source: TlsSource; httpsPort: number };
+  tls?: { source: TlsSource; httpsPort: number; sslDir: string };
 }
 
 /**
@@ -102,10 +102,6 @@ export class GatewayService implements Service {
     let workers = this.opts.workers ?? 1;
     if (workers > 1 && this.opts.onRequest) {
       log.info(`forwarding in one process, not ${workers} (PROXY_WORKERS): a per-request hook needs every request here`, { service: this.name });
-      workers = 1;
-    }
-    if (workers > 1 && this.opts.tls) {
-      log.info(`forwarding in one process, not ${workers} (PROXY_WORKERS): HTTPS is served by the main process`, { service: this.name });
       workers = 1;
     }
     try {
@@ -168,11 +164,17 @@ export class GatewayService implements Service {
     for (let attempt = 1; ; attempt++) {
       const onionPort = await freePort('127.0.0.1');
       const httpPort = this.opts.httpPort || (await freePort(this.opts.listenHost));
+      const tls = this.opts.tls && {
+        sslDir: this.opts.tls.sslDir,
+        httpsPort: this.opts.tls.httpsPort || (await freePort(this.opts.listenHost)),
+        onionTlsPort: await freePort('127.0.0.1'),
+      };
       const pool = new ProxyWorkerPool({
         workers,
         config: {
           upstream: upstream.href,
           routes: this.opts.routes?.().map((r) => [r.prefix, r.upstream.href] as [string, string]),
+          ...(tls ? { tls } : {}),
           listenHost: this.opts.listenHost,
           httpPort,
           onionPort,
@@ -197,6 +199,10 @@ export class GatewayService implements Service {
       this.pool = pool;
       this.onionPort = onionPort;
       this.boundHttpPort = httpPort;
+      if (tls) {
+        this.onionTlsPort = tls.onionTlsPort;
+        this.boundHttpsPort = tls.httpsPort;
+      }
       break;
     }
     log.info(

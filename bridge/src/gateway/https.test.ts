@@ -1,7 +1,7 @@
 // HTTPS in the gateway: HTTPS_PORT and the onion's port 443 (PROXY line, then TLS), the certificate
 // taken from a TlsSource and replaced on reload without dropping a connection already open.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { Agent, request } from 'node:https';
 import { connect as netConnect, type AddressInfo } from 'node:net';
@@ -70,7 +70,7 @@ describe('GatewayService over HTTPS', () => {
       onionAddress: () => undefined,
       log,
       onRequest: (v) => visitors.push(v),
-      tls: { source, httpsPort: 0 },
+      tls: { source, httpsPort: 0, sslDir: dir },
     });
     await gw.start();
   });
@@ -118,3 +118,52 @@ describe('GatewayService over HTTPS', () => {
     agent.destroy();
   });
 });
+
+describe('GatewayService over HTTPS with proxy workers', () => {
+  let upstream: Server;
+  let gw: GatewayService;
+  const ssl = mkdtempSync(join(tmpdir(), 'gw-https-workers-'));
+
+  beforeAll(async () => {
+    upstream = createServer((_req, res) => res.end('hello from a worker'));
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    // Workers read SSL_DIR themselves.
+    const pair = selfSigned('torplus.example.test');
+    writeFileSync(join(ssl, 'fullchain.pem'), pair.cert, { mode: 0o600 });
+    writeFileSync(join(ssl, 'privkey.pem'), pair.key, { mode: 0o600 });
+    gw = new GatewayService({
+      upstream: new URL(`http://127.0.0.1:${(upstream.address() as AddressInfo).port}`),
+      wwwDir: dir,
+      listenHost: '127.0.0.1',
+      httpPort: 0,
+      onionAddress: () => undefined,
+      log,
+      workers: 2,
+      tls: { source: new TestSource(), httpsPort: 0, sslDir: ssl },
+    });
+    await gw.start();
+  });
+  afterAll(async () => {
+    await gw.stop();
+    await new Promise<void>((r) => upstream.close(() => r()));
+  });
+
+  it('serves HTTPS from the workers with the certificate in SSL_DIR, and picks up a renewed one', async () => {
+    expect(gw.workerPids()).toHaveLength(2);
+    const r = await get(gw.httpsPort(), new Agent({ keepAlive: false }));
+    expect(r).toMatchObject({ body: 'hello from a worker', cn: 'torplus.example.test' });
+    const renewed = selfSigned('renewed.example.test');
+    writeFileSync(join(ssl, 'privkey.pem'), renewed.key, { mode: 0o600 });
+    writeFileSync(join(ssl, 'fullchain.pem'), renewed.cert, { mode: 0o600 });
+    const deadline = Date.now() + 10_000;
+    // Both workers reload: every new connection, whichever worker takes it, gets the new one.
+    while (Date.now() < deadline) {
+      const cns = await Promise.all([1, 2, 3, 4].map(() => get(gw.httpsPort(), new Agent({ keepAlive: false })).then((x) => x.cn)));
+      if (cns.every((c) => c === 'renewed.example.test')) break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    const last = await Promise.all([1, 2, 3, 4].map(() => get(gw.httpsPort(), new Agent({ keepAlive: false })).then((x) => x.cn)));
+    expect(last).toEqual(['renewed.example.test', 'renewed.example.test', 'renewed.example.test', 'renewed.example.test']);
+  });
+});
+

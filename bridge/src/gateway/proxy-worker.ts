@@ -6,6 +6,8 @@
 import { closeGracefully, listen } from './listeners.js';
 import { createProxyServers } from './proxy-servers.js';
 import { RemoteVisitorMeter } from './meter/remote-visitor-meter.js';
+import { CertStore } from '../tls/cert-store.js';
+import { certStoreSource } from '../tls/cert-source.js';
 import type { ToPrimary, ToWorker, WorkerConfig } from './worker-protocol.js';
 
 const config = JSON.parse(process.env.TORPLUS_PROXY_WORKER ?? 'null') as WorkerConfig | null;
@@ -29,6 +31,11 @@ const remoteMeter = config.metered ? new RemoteVisitorMeter({ send }) : undefine
 // The primary is gone (exited, crashed or was killed): so are we.
 process.on('disconnect', () => process.exit(0));
 
+// HTTPS: this worker's own watch of SSL_DIR, so a renewed certificate reaches it without the primary.
+const certs = config.tls ? new CertStore({ dir: config.tls.sslDir }) : undefined;
+certs?.on('error', (err) => send({ t: 'log', level: 'debug', message: `certificate: ${err.message}` }));
+if (certs) await certs.start();
+
 let onionAddress = config.onionAddress;
 let lastErrorSentAt = 0;
 const servers = createProxyServers({
@@ -46,14 +53,23 @@ const servers = createProxyServers({
   onReject: (reason) => send({ t: 'log', level: 'debug', message: `closed an onion connection: ${reason}` }),
   headerTimeoutMs: config.headerTimeoutMs,
   meter: remoteMeter?.meter,
+  tls: certs ? certStoreSource(certs) : undefined,
 });
 
 let stopping = false;
 async function stop(drainMs: number): Promise<void> {
   if (stopping) return;
   stopping = true;
-  await Promise.all([closeGracefully(servers.plain, drainMs), closeGracefully(servers.onionTcp, drainMs)]);
+  const https = servers.https;
+  await Promise.all([
+    closeGracefully(servers.plain, drainMs),
+    closeGracefully(servers.onionTcp, drainMs),
+    https ? closeGracefully(https.plain, drainMs) : undefined,
+    https ? closeGracefully(https.onionTcp, drainMs) : undefined,
+  ]);
   servers.onionHttp.closeAllConnections();
+  https?.onionHttps.closeAllConnections();
+  certs?.stop();
   servers.closeForwarders();
   // The bytes counted since the last batch go to the primary before we exit.
   if (remoteMeter) await new Promise<void>((r) => (setTimeout(r, 1000).unref(), remoteMeter.close(r)));
@@ -81,6 +97,10 @@ process.on('SIGTERM', () => void stop(config.drainMs));
 try {
   const onionPort = await listen(servers.onionTcp, config.onionPort, '127.0.0.1');
   const httpPort = await listen(servers.plain, config.httpPort, config.listenHost);
+  if (servers.https && config.tls) {
+    await listen(servers.https.onionTcp, config.tls.onionTlsPort, '127.0.0.1');
+    await listen(servers.https.plain, config.tls.httpsPort, config.listenHost);
+  }
   send({ t: 'ready', onionPort, httpPort });
 } catch (err) {
   send({ t: 'failed', message: (err as Error).message });

@@ -5,6 +5,8 @@ export interface WorkerConfig {
   upstream: string;
   /** The bridge's own services by path prefix (/ipfs/, ACME challenges): [prefix, upstream URL]. */
   routes?: Array<[string, string]>;
+  /** HTTPS: each worker watches SSL_DIR itself and listens on both ports (shared by node:cluster). */
+  tls?: { sslDir: string; httpsPort: number; onionTlsPort: number };
   listenHost: string;
   /** The plain port: the same for every worker (node:cluster shares it). */
   httpPort: number;

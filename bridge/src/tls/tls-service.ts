@@ -7,6 +7,7 @@ import type { TlsSource } from '../gateway/tls-source.js';
 import { AcmeService } from './acme-service.js';
 import { CertStore } from './cert-store.js';
 import { HttpChallengeStore } from './challenge-store.js';
+import { certStoreSource } from './cert-source.js';
 
 export interface TlsServiceOptions {
   sslDir: string;
@@ -89,14 +90,7 @@ export class TlsService implements Service {
 
   /** The certificate for the gateway's HTTPS listeners. */
   source(): TlsSource {
-    const store = this.store;
-    return {
-      current: () => store.pem() ?? undefined,
-      onChange: (fn) => {
-        store.on('loaded', fn);
-        return () => store.off('loaded', fn);
-      },
-    };
+    return certStoreSource(this.store);
   }
 
   async stop(): Promise<void> {

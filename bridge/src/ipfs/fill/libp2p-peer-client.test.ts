@@ -1,41 +1,19 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { noise } from '@chainsafe/libp2p-noise';
-import { yamux } from '@chainsafe/libp2p-yamux';
-import { withBitswap } from '@helia/bitswap';
-import type { Helia } from '@helia/interface';
-import { withLibp2pLight, type HeliaWithLibp2p } from '@helia/libp2p';
 import { unixfs } from '@helia/unixfs';
-import { identify } from '@libp2p/identify';
-import { tcp } from '@libp2p/tcp';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import { MemoryBlockstore } from 'blockstore-core';
-import { MemoryDatastore } from 'datastore-core';
-import { createHeliaLight } from 'helia';
 import type { CID } from 'multiformats/cid';
 import { walkDag } from '../dag.js';
 import { heliaBlocks } from '../blocks.js';
 import { verifyBlock } from '../verify-block.js';
 import { carBlocks } from './car-blocks.js';
 import { libp2pPeerClient } from './libp2p-peer-client.js';
+import { testNode, type TestNode } from '../p2p/test-support/nodes.js';
 import type { PeerClient } from './peer-client.js';
 
-type Node = Helia & HeliaWithLibp2p;
-
-async function node(): Promise<Node> {
-  const h = withBitswap(
-    withLibp2pLight(createHeliaLight({ blockstore: new MemoryBlockstore(), datastore: new MemoryDatastore() }), {
-      addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-      transports: [tcp()],
-      connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
-      services: { identify: identify() },
-    }),
-  ) as unknown as Node;
-  await h.start();
-  return h;
-}
+type Node = TestNode;
+const node = (): Promise<Node> => testNode();
 
 async function collect(stream: AsyncIterable<Uint8Array>, root: CID): Promise<Array<{ cid: CID; bytes: Uint8Array }>> {
   const out = [];

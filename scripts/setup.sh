@@ -11,7 +11,7 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 # command -> package; every program the bridge, its tests, the demo or the benchmarks start.
 declare -A PKG=(
   [tor]=tor [tor-gencert]=tor [nginx]=nginx-light [wrk]=wrk [curl]=curl
-  [pebble]=pebble [dnsmasq]=dnsmasq-base [openssl]=openssl
+  [pebble]=pebble [dnsmasq]=dnsmasq-base [openssl]=openssl [docker-compose]=docker-compose
 )
 missing=()
 for cmd in "${!PKG[@]}"; do

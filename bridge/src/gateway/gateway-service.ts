@@ -65,6 +65,7 @@ export class GatewayService implements Service {
   private onionTlsPort = 0;
   private boundHttpsPort = 0;
   private https: ProxyServers['https'];
+  private unwatchTls: (() => void) | undefined;
   private boundHttpPort = 0;
   private upstreamUp = false;
   private lastUpstreamError: string | undefined;
@@ -197,6 +198,9 @@ export class GatewayService implements Service {
         throw err;
       }
       this.pool = pool;
+      // Workers watch SSL_DIR themselves, but a folder that did not exist when they started (ACME's
+      // first certificate) is only seen by their slow re-check: the primary's reload tells them now.
+      if (this.opts.tls) this.unwatchTls = this.opts.tls.source.onChange(() => pool.broadcast({ t: 'tls-reload' }));
       this.onionPort = onionPort;
       this.boundHttpPort = httpPort;
       if (tls) {
@@ -227,6 +231,8 @@ export class GatewayService implements Service {
 
   async stop(): Promise<void> {
     clearInterval(this.probeTimer);
+    this.unwatchTls?.();
+    this.unwatchTls = undefined;
     await this.pool?.stop();
     this.pool = undefined;
     // After the workers: they send their last counts as they exit.

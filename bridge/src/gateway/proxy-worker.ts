@@ -85,6 +85,9 @@ process.on('message', (m: ToWorker) => {
     case 'onion-address':
       onionAddress = m.address;
       break;
+    case 'tls-reload':
+      void certs?.reload();
+      break;
     case 'stop':
       void stop(m.drainMs);
       break;

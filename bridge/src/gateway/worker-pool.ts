@@ -114,6 +114,11 @@ export class ProxyWorkerPool {
     return this.restartCount;
   }
 
+  /** Sends `m` to every worker that is up. */
+  broadcast(m: ToWorker): void {
+    for (const s of this.slots) this.post(s.worker, m);
+  }
+
   private syncOnionAddress(): void {
     const address = this.o.onionAddress();
     if (address === this.onion) return;

@@ -19,7 +19,12 @@ export interface WorkerConfig {
   metered?: boolean;
 }
 
-export type ToWorker = { t: 'onion-address'; address: string | undefined } | { t: 'stop'; drainMs: number } | MeterToWorker;
+export type ToWorker =
+  | { t: 'onion-address'; address: string | undefined }
+  | { t: 'stop'; drainMs: number }
+  /** The primary loaded a new certificate (ACME issued or renewed one): read SSL_DIR again now. */
+  | { t: 'tls-reload' }
+  | MeterToWorker;
 
 export type ToPrimary =
   | { t: 'ready'; onionPort: number; httpPort: number }

@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, type Config } from './config/config.js';
 import { BridgeNotRunningError, callControl, CONTROL_SOCKET } from './control/control-socket.js';
 import { createFillProgress, type FillProgress } from './ipfs/fill/index.js';
 import { runDoctor } from './doctor/doctor.js';
+import { runInit } from './init/init.js';
 import { formatChecks } from './doctor/check.js';
 import { createLogger } from './log/logger.js';
 import { Supervisor } from './supervisor.js';
@@ -11,11 +12,14 @@ import { Supervisor } from './supervisor.js';
 const USAGE = `Usage: torplus-bridge [start]
        torplus-bridge fill [ONION ...]
        torplus-bridge doctor
+       torplus-bridge init
 
   start   run the bridge (the default): tor, the onion service, the proxy, the API and IPFS.
   fill    cache the most requested content of PEERS (or of the onion addresses given) within
           FILL_RESERVE_BYTES, over Tor, in the running bridge. Exits 0 when at least one peer
           was filled from, 1 when every peer was skipped or the bridge is not running.
+  init    first steps in this folder: the folders, .env with the seed (asked without echo) and
+          PP_ENV, the onion key, the account check, and what to publish in DNS.
   doctor  check what a publisher must get right (tor and the onion, the TXT and DNSLink records,
           the certificate, the upstream, Horizon and the account, permissions, disk space) and
           print a checklist with the fix for each failure. Exits 1 when anything fails.
@@ -27,6 +31,11 @@ async function main(argv: string[]): Promise<number> {
   if (command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE + '\n');
     return 0;
+  }
+  if (command === 'init') {
+    // Before any configuration exists: init is what writes it.
+    const horizonUrl = process.env.HORIZON_URL?.trim() || undefined;
+    return runInit({ cwd: process.cwd(), input: process.stdin, output: process.stdout, ...(horizonUrl ? { horizonUrl } : {}) });
   }
   if (command !== 'start' && command !== 'fill' && command !== 'doctor') {
     process.stderr.write(`torplus-bridge: unknown command ${JSON.stringify(command)}\n${USAGE}\n`);

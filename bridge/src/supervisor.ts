@@ -14,6 +14,7 @@ import { PaymentsService } from './payments/payments-service.js';
 import { HorizonClient } from './payments/horizon.js';
 import { TxtRecordCheck } from './dns/txt-record-check.js';
 import { TlsService, tlsWanted } from './tls/tls-service.js';
+import { WebContainerWatcher } from './docker/web-container-watcher.js';
 import { Keypair } from '@stellar/stellar-sdk';
 import { IpfsService } from './ipfs/ipfs-service.js';
 import { ipfsAdminRouter, ipfsRouter } from './gateway/api/ipfs-routes.js';
@@ -47,6 +48,8 @@ export class Supervisor {
   private control: ControlServer | undefined;
   /** HTTPS certificates (SSL_DIR, ACME); undefined when there is neither a certificate nor ACME. */
   readonly tls: TlsService | undefined;
+  /** The web container's watcher (WEB_CONTAINER); undefined when not asked for. */
+  readonly web: WebContainerWatcher | undefined;
   /** The TXT record check; undefined without DOMAIN. */
   readonly dns: TxtRecordCheck | undefined;
   private admin: Secret | undefined;
@@ -127,6 +130,14 @@ export class Supervisor {
       healthReport: () => this.healthReport(),
     });
     this.tor.on('published', (address) => this.announce(address));
+    if (config.docker.webContainer) {
+      this.web = new WebContainerWatcher({
+        container: config.docker.webContainer,
+        socketPath: config.docker.socketPath,
+        restartUnhealthyAfterMs: config.docker.restartUnhealthyAfterMs,
+        log,
+      });
+    }
     if (config.domain) {
       this.dns = new TxtRecordCheck({
         domain: config.domain,
@@ -197,6 +208,7 @@ export class Supervisor {
     await this.startService(this.api, signal);
     await this.startService(this.tor, signal);
     if (this.dns) await this.startService(this.dns, signal);
+    if (this.web) await this.startService(this.web, signal);
     await this.startControl();
     log.info(`onion address ${this.tor.onionAddress()}; waiting for tor to publish it`);
   }
@@ -308,6 +320,7 @@ export class Supervisor {
       ...(this.ipfs ? { ipfs: this.ipfs.health() } : {}),
       ...(this.dns ? { dns: this.dns.health() } : {}),
       ...(this.tls ? { tls: this.tls.health() } : {}),
+      ...(this.web ? { web: this.web.health() } : {}),
     };
   }
 }

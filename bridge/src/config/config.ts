@@ -31,6 +31,8 @@ export interface Config {
   dnsServers: string[] | undefined;
   /** DNS_RETRY_SECONDS, in ms. */
   dnsRetryMs: number;
+  /** The web container, watched through the Docker socket when it is mounted. */
+  docker: { webContainer: string | undefined; socketPath: string; restartUnhealthyAfterMs: number | undefined };
 }
 
 export interface TlsConfig {
@@ -148,6 +150,11 @@ function fromRaw(raw: RawConfig, cwd: string): Config {
     },
     dnsServers: raw.DNS_SERVERS?.split(',').map((s) => s.trim()),
     dnsRetryMs: raw.DNS_RETRY_SECONDS * 1000,
+    docker: {
+      webContainer: raw.WEB_CONTAINER,
+      socketPath: raw.DOCKER_SOCKET,
+      restartUnhealthyAfterMs: raw.WEB_RESTART_UNHEALTHY_SECONDS === undefined ? undefined : raw.WEB_RESTART_UNHEALTHY_SECONDS * 1000,
+    },
     ipfs: {
       enabled: raw.IPFS_ENABLED,
       dir: resolve(cwd, raw.DATA_DIR, 'ipfs'),

@@ -13,6 +13,8 @@ export interface BridgeProcessOptions {
   cwd?: string;
   /** Each line the bridge prints (stdout and stderr). */
   onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
+  /** What to run instead of `node bridge/dist/cli.js start`, e.g. the image's entrypoint script. */
+  command?: string[];
 }
 
 export interface BridgeProcess {
@@ -28,7 +30,8 @@ export interface BridgeProcess {
 }
 
 export function startBridgeProcess(opts: BridgeProcessOptions): BridgeProcess {
-  const child = spawn(process.execPath, [CLI_PATH, 'start'], {
+  const [bin, ...args] = opts.command ?? [process.execPath, CLI_PATH, 'start'];
+  const child = spawn(bin!, args, {
     cwd: opts.cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', LOG_LEVEL: 'info', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -66,6 +66,7 @@ export class WebContainerWatcher implements Service {
     signal?.addEventListener('abort', () => void this.stop(), { once: true });
     if (!this.docker) {
       const exists = await stat(this.socketPath).then(() => true, () => false);
+      if (this.stopped) return;
       if (!exists) {
         this.state = 'disabled';
         this.detail = `not watching the web container: no Docker socket at ${this.socketPath} (optional; see README)`;
@@ -83,8 +84,11 @@ export class WebContainerWatcher implements Service {
     this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.state !== 'disabled') {
+      this.state = 'stopped';
+      this.detail = 'stopped';
+    }
     await this.inFlight;
-    if (this.state !== 'disabled') this.state = 'stopped';
   }
 
   health(): Health {
@@ -110,6 +114,7 @@ export class WebContainerWatcher implements Service {
   private schedule(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
+      if (this.stopped) return;
       void this.runTick().finally(() => this.schedule());
     }, this.pollMs);
   }
@@ -200,6 +205,7 @@ export class WebContainerWatcher implements Service {
 
   /** A problem is logged when it starts or changes, not at every poll. */
   private problem(state: State, detail: string): void {
+    if (this.stopped) return;
     this.state = state;
     this.detail = detail;
     this.snap = undefined;
@@ -210,7 +216,7 @@ export class WebContainerWatcher implements Service {
 
   private classify(err: unknown): [State, string] {
     const code = (err as { code?: unknown } | undefined)?.code;
-    const retry = `retrying every ${Math.round(this.pollMs / 100) / 10} s`;
+    const retry = `retrying every ${this.pollMs < 1000 ? `${this.pollMs} ms` : `${Math.round(this.pollMs / 100) / 10} s`}`;
     if (code === 'EACCES') return ['unreachable', `not watching the web container: no permission on ${this.socketPath}; give the bridge's user the socket's group (compose: group_add), or unmount the socket; ${retry}`];
     if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return ['unreachable', `not watching the web container: Docker at ${this.socketPath} does not answer (${code}); ${retry}`];
     if (/timeout/i.test(messageOf(err))) return ['unreachable', `not watching the web container: Docker at ${this.socketPath} timed out; ${retry}`];

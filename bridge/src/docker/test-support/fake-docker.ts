@@ -30,6 +30,8 @@ export class FakeDocker {
   readonly unknown: string[] = [];
   /** Ids of the containers restarted through POST /containers/<id>/restart. */
   readonly restarts: string[] = [];
+  /** When set, every request gets this error answer (as a socket proxy that denies would). */
+  failWith: { status: number; message: string } | undefined;
   private server: Server | undefined;
 
   private constructor(readonly dir: string, readonly socketPath: string) {}
@@ -91,6 +93,7 @@ export class FakeDocker {
       res.writeHead(status, body === undefined ? {} : { 'content-type': 'application/json' });
       res.end(body === undefined ? undefined : JSON.stringify(body));
     };
+    if (this.failWith) return send(this.failWith.status, { message: this.failWith.message });
     let m: RegExpMatchArray | null;
     if (req.method === 'GET' && path === '/containers/json') return send(200, this.list(url.searchParams));
     if (req.method === 'GET' && (m = path.match(/^\/containers\/([^/]+)\/json$/))) {
@@ -103,7 +106,7 @@ export class FakeDocker {
       this.restarts.push(c.id);
       c.running = true;
       c.status = 'running';
-      c.startedAt = new Date().toISOString();
+      c.startedAt = new Date(Math.max(Date.now(), Date.parse(c.startedAt) + 1)).toISOString();
       return send(204);
     }
     this.unknown.push(`${req.method} ${req.url}`);

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from './config.js';
@@ -180,5 +180,15 @@ describe('TLS and DNS settings', () => {
   it('reads DNS_SERVERS as host:port entries and rejects anything else', () => {
     expect(loadConfig({ DNS_SERVERS: '127.0.0.1:5353, [::1]:53' }, cwd).dnsServers).toEqual(['127.0.0.1:5353', '[::1]:53']);
     expect(() => loadConfig({ DNS_SERVERS: 'dns://1.1.1.1' }, cwd)).toThrow(/^DNS_SERVERS: expected host:port entries/);
+  });
+});
+
+describe('.env.example', () => {
+  it('is a valid configuration as shipped (copied to .env unchanged, the bridge starts)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cfg-example-'));
+    writeFileSync(join(dir, '.env'), readFileSync(join(process.cwd(), '.env.example'), 'utf8'));
+    const c = loadConfig({}, dir);
+    expect(c.docker.restartUnhealthyAfterMs).toBeUndefined();
+    expect(c.payments.seed).toBeUndefined();
   });
 });

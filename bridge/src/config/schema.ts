@@ -180,7 +180,10 @@ export const configSchema = z.object({
   WEB_CONTAINER: optionalString,
   DOCKER_SOCKET: z.string().min(1).default('/var/run/docker.sock'),
   // Restart the web container after it has been unhealthy this long; unset: never.
-  WEB_RESTART_UNHEALTHY_SECONDS: z.coerce.number({ error: 'expected a number of seconds' }).int('expected whole seconds').min(10, 'expected at least 10 seconds').optional(),
+  WEB_RESTART_UNHEALTHY_SECONDS: z.preprocess(
+    (v) => (typeof v === 'string' && v.trim() === '' ? undefined : v),
+    z.coerce.number({ error: 'expected a number of seconds' }).int('expected whole seconds').min(10, 'expected at least 10 seconds').optional(),
+  ),
   // How soon the TXT record is looked up again while it is missing or wrong.
   DNS_RETRY_SECONDS: whole('seconds', 60, 1),
   LOG_LEVEL: z.enum(['error', 'warn', 'info', 'debug'], { error: 'expected error, warn, info or debug' }).default('info'),

@@ -12,6 +12,7 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 declare -A PKG=(
   [tor]=tor [tor-gencert]=tor [nginx]=nginx-light [wrk]=wrk [curl]=curl
   [pebble]=pebble [dnsmasq]=dnsmasq-base [openssl]=openssl [docker-compose]=docker-compose
+  [chromium]=chromium
 )
 missing=()
 for cmd in "${!PKG[@]}"; do

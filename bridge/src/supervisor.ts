@@ -14,6 +14,9 @@ import { PaymentsService } from './payments/payments-service.js';
 import { HorizonClient } from './payments/horizon.js';
 import { TxtRecordCheck } from './dns/txt-record-check.js';
 import { TlsService, tlsWanted } from './tls/tls-service.js';
+import { createBridgeMetrics } from './gateway/api/metrics/metrics.js';
+import { dashboardRouter } from './gateway/api/dashboard/dashboard-routes.js';
+import { dashboardSource, metricsSource, PaymentCounts } from './views.js';
 import { WebContainerWatcher } from './docker/web-container-watcher.js';
 import { Keypair } from '@stellar/stellar-sdk';
 import { IpfsService } from './ipfs/ipfs-service.js';
@@ -53,6 +56,7 @@ export class Supervisor {
   /** The TXT record check; undefined without DOMAIN. */
   readonly dns: TxtRecordCheck | undefined;
   private admin: Secret | undefined;
+  private readonly counts: PaymentCounts;
 
   constructor(private readonly opts: SupervisorOptions) {
     const { config, log } = opts;
@@ -65,6 +69,7 @@ export class Supervisor {
       payments: config.payments.seed ? this.paymentPort() : undefined,
       onError: (err) => log.warn(`payment request failed: ${err.message}`, { service: 'meter' }),
     });
+    this.counts = new PaymentCounts(this.payments);
     // The site's visitors only: peers' ('ipfs') payments go to the IPFS node's own meter.
     this.payments.on('complete', (e) => e.request.service === 'tor' && this.meter.paymentComplete(e));
     if (config.ipfs.enabled) {
@@ -205,6 +210,7 @@ export class Supervisor {
         maxSpendStroops: config.ipfs.fillMaxSpendStroops,
       },
     });
+    this.mountViews();
     await this.startService(this.api, signal);
     await this.startService(this.tor, signal);
     if (this.dns) await this.startService(this.dns, signal);
@@ -247,6 +253,17 @@ export class Supervisor {
     }
     this.api.mount('/v1', paymentsRouter(this.payments));
     this.api.mount('/v1/admin', adminRouter(this.payments, this.adminToken()));
+  }
+
+  /** The operator's views on API_PORT, both behind the admin token: /metrics and the dashboard at /. */
+  private mountViews(): void {
+    const { config } = this.opts;
+    const sources = { meter: this.meter, payments: this.payments, tor: this.tor, ipfs: this.ipfs, tls: this.tls };
+    const metrics = createBridgeMetrics(metricsSource(sources, this.counts));
+    this.payments.on('verified', (v) => metrics.observeVerification(v.seconds));
+    this.api.mount('/', metrics.router(this.adminToken()));
+    const source = dashboardSource({ ...sources, counts: this.counts, dns: this.dns, domain: config.domain, network: config.payments.network });
+    this.api.mount('/', dashboardRouter(source, this.adminToken()));
   }
 
   /** The admin API's bearer token: ADMIN_TOKEN, or made once into DATA_DIR/admin-token and shown once. */

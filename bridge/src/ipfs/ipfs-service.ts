@@ -81,6 +81,8 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
   private lastFill: { at: number; summary?: FillSummary; error?: string } | undefined;
   private readonly stopping = new AbortController();
   readonly lock = new StorageLock();
+  /** Running totals for /metrics. */
+  private readonly counters = { blocksServed: 0, blocksFilled: 0, filledBytes: 0 };
 
   constructor(private readonly o: IpfsServiceOptions) {
     super();
@@ -99,7 +101,10 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
       blocks,
       // Only what is stored here counts: random CIDs must not crowd the list peers read.
       onRootRequested: (cid) => void blocks.has(cid).then((has) => has && popularity.count(cid.toString(), 'root'), () => {}),
-      onBlockServed: (cid) => popularity.count(cid.toString(), 'block'),
+      onBlockServed: (cid) => {
+        popularity.count(cid.toString(), 'block');
+        this.counters.blocksServed++;
+      },
       onError: (err) => log.warn(`gateway: ${err.message}`, { service: this.name }),
     });
     this.server = createServer(handler);
@@ -170,6 +175,8 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
     try {
       const summary = await filler.fill(peers, { signal });
       this.lastFill = { at: Date.now(), summary };
+      this.counters.blocksFilled += summary.blocks;
+      this.counters.filledBytes += summary.bytes;
       return summary;
     } catch (err) {
       this.lastFill = { at: Date.now(), error: (err as Error).message };
@@ -224,6 +231,17 @@ export class IpfsService extends EventEmitter<IpfsServiceEvents> implements Serv
       socks: async () => this.o.socks?.(),
     });
     return openIpfsNode(config.dir, { signal, p2p });
+  }
+
+  /** Blocks served by the gateway, and blocks and bytes filled from peers, since start. */
+  stats(): { blocksServed: number; blocksFilled: number; filledBytes: number } {
+    return { ...this.counters };
+  }
+
+  /** The last fill's time and outcome, for the dashboard. */
+  lastFillStatus(): Record<string, unknown> | undefined {
+    const f = this.lastFill;
+    return f && { at: new Date(f.at).toISOString(), ...(f.error ? { error: f.error } : { dags: f.summary!.dags, bytes: f.summary!.bytes, peers: f.summary!.peers.length }) };
   }
 
   /** Where tor's HiddenServicePort for libp2p must point; undefined without libp2p. Valid after start. */

@@ -46,6 +46,8 @@ export interface PaymentsServiceOptions {
 export interface PaymentsServiceEvents {
   complete: [PaymentComplete];
   requested: [PaymentRequest];
+  /** A signed payment was verified offline (signatures, amount, memo, network), in `seconds`. */
+  verified: [{ seconds: number; via: 'xdr' | 'tab' }];
 }
 
 /** Where the started service keeps its parts; undefined while stopped or disabled. */
@@ -222,10 +224,12 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     const request = this.requestOrThrow(requestId);
     const now = this.now();
     checkRequestPayable(request, now);
+    const started = performance.now();
     const parsed = parseTransaction(xdr, run.passphrase);
     const match = matchPayment(parsed.tx, { destination: run.account, amount: request.amount, memoHash: request.memoHash });
     requireSignatures(parsed, run.passphrase, [...new Set([parsed.tx.source, match.from])]);
     checkTimeBounds(parsed.tx, Math.floor(now / 1000), { requireMaxTime: false, minRemainingSeconds: 0 });
+    this.emit('verified', { seconds: (performance.now() - started) / 1000, via: 'xdr' });
     // One submission per request at a time: a double click must not pay twice.
     if (this.inflight.has(requestId)) throw new PaymentError('already_paid', `a payment for request ${requestId} is being submitted`);
     this.inflight.add(requestId);
@@ -290,7 +294,10 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
 
   /** Verifies a tab's next cumulative transaction (offline) and credits the increment at once. */
   submitTab(tabId: string, xdr: unknown): { receipt: Receipt; tab: TabInfo } {
-    return this.running().tabs.submit(tabId, xdr);
+    const started = performance.now();
+    const result = this.running().tabs.submit(tabId, xdr);
+    this.emit('verified', { seconds: (performance.now() - started) / 1000, via: 'tab' });
+    return result;
   }
 
   /** A tab as its payer sees it. */

@@ -133,3 +133,13 @@ describe('Meter', () => {
     meter.close();
   });
 });
+
+describe('Meter totals', () => {
+  it('counts bytes served free and paid since start, also for visitors it has forgotten', () => {
+    const m = new Meter({ freeBytes: 100, graceSeconds: 0, throttleBytesPerSec: 1024, service: 'tor', payments: undefined, idleMs: 1 });
+    m.record(m.account('circuit:1'), 60);
+    m.record(m.account('circuit:2'), 150);
+    expect(m.totals()).toEqual({ free: 160, paid: 0 });
+    m.close();
+  });
+});

@@ -56,6 +56,7 @@ export class Meter {
   private readonly now: () => number;
   private sweepTimer: NodeJS.Timeout;
   private readonly listeners = new Set<(a: Account, formerKey: string | undefined) => void>();
+  private readonly served = { free: 0, paid: 0 };
 
   constructor(private readonly opts: MeterOptions) {
     this.now = opts.now ?? Date.now;
@@ -137,11 +138,13 @@ export class Meter {
     let left = bytes;
     const free = Math.min(a.freeLeft, left);
     a.freeLeft -= free;
+    this.served.free += free;
     left -= free;
     if (left > 0 && a.credit > 0) {
       const paid = Math.min(a.credit, left);
       a.credit -= paid;
       a.paidBytes += paid;
+      this.served.paid += paid;
       left -= paid;
       if (a.sessionId) this.opts.payments?.consume?.(a.sessionId, paid);
     }
@@ -237,6 +240,11 @@ export class Meter {
   }
 
   /** Counts for the dashboard and metrics. */
+  /** Bytes served free and paid since start, over all visitors, also those since forgotten. */
+  totals(): { free: number; paid: number } {
+    return { ...this.served };
+  }
+
   stats(): { visitors: number; throttled: number; freeBytes: number; paidBytes: number } {
     let throttled = 0;
     let free = 0;

@@ -34,7 +34,7 @@ export function earningsChart(history: ReadonlyArray<{ at: string; xlm: string }
     `<svg class="chart" id="earnings-chart" viewBox="0 0 ${W} ${H}" role="img" aria-label="Earnings over time, up to ${esc(max)} XLM">`,
     `<line class="chart-axis" x1="${PAD.left}" y1="${H - PAD.bottom}" x2="${W - PAD.right}" y2="${H - PAD.bottom}"/>`,
     line,
-    `<text class="chart-label" x="${PAD.left}" y="16">max ${esc(max)} XLM</text>`,
+    `<text class="chart-label" x="${PAD.left}" y="18">max ${esc(max)} XLM</text>`,
     `<text class="chart-label" x="${PAD.left}" y="${H - 6}">${esc(label(first.at))}</text>`,
     `<text class="chart-label" x="${W - PAD.right}" y="${H - 6}" text-anchor="end">${esc(label(last.at))}</text>`,
     '</svg>',

@@ -16,7 +16,7 @@ code.record{display:block;background:#f0eef6;padding:.5rem;border-radius:6px;mar
 .badge{display:inline-block;padding:.1rem .55rem;border-radius:999px;font-size:.8rem;font-weight:600;background:#ddd;color:#333}
 .badge.ok{background:#d9f5df;color:#125c24}.badge.bad{background:#fde0e0;color:#8a1414}
 .badge.warn{background:#fff1cc;color:#6b4d00}.badge.muted{background:#e8e8ee;color:#555}
-.muted,.detail{color:#666;font-size:.85rem}
+.muted,.detail{color:#666;font-size:.85rem;overflow-wrap:anywhere}
 .row{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center}
 button{font:inherit;padding:.35rem .8rem;border-radius:6px;border:1px solid #6b4fa3;background:#6b4fa3;color:#fff;cursor:pointer}
 .qr{display:block;width:100%;max-width:220px;height:auto;margin:.6rem auto 0}
@@ -26,7 +26,7 @@ button{font:inherit;padding:.35rem .8rem;border-radius:6px;border:1px solid #6b4
 progress{width:100%;height:.8rem}
 .chart{display:block;width:100%;height:auto;margin-top:.5rem}
 .chart-line{stroke:#6b4fa3;stroke-width:2.5;stroke-linejoin:round}.chart-line-dot{fill:#6b4fa3}
-.chart-axis{stroke:#ccc}.chart-label{font-size:12px;fill:#666}
+.chart-axis{stroke:#ccc}.chart-label{font-size:18px;fill:#666}
 table{width:100%;border-collapse:collapse;table-layout:fixed;font-size:.85rem}
 th,td{text-align:left;padding:.25rem .3rem;border-bottom:1px solid #eee;vertical-align:top}
 th.n,td.n{text-align:right;width:5.5rem}

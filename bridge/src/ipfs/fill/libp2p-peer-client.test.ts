@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { unixfs } from '@helia/unixfs';
 import { generateKeyPair } from '@libp2p/crypto/keys';
 import { peerIdFromPrivateKey } from '@libp2p/peer-id';
-import type { CID } from 'multiformats/cid';
+import { CID } from 'multiformats/cid';
 import { walkDag } from '../dag.js';
 import { heliaBlocks } from '../blocks.js';
 import { verifyBlock } from '../verify-block.js';
@@ -27,6 +27,7 @@ describe('libp2pPeerClient: fill over bitswap, found by the peer API', () => {
   let api: Server;
   let idBody: string;
   const fallbacks: string[] = [];
+  const rawRequests: string[] = [];
   const httpCalls: string[] = [];
   const http: PeerClient = {
     top: async () => [],
@@ -39,8 +40,12 @@ describe('libp2pPeerClient: fill over bitswap, found by the peer API', () => {
   beforeAll(async () => {
     [a, b] = [await node(), await node()];
     api = createServer((req, res) => {
+      const raw = /^\/ipfs\/(\w+)\?format=raw$/.exec(req.url ?? '');
       if (req.url === '/v1/ipfs/id' && idBody) res.writeHead(200, { 'content-type': 'application/json' }).end(idBody);
-      else res.writeHead(404).end('no libp2p here');
+      else if (raw) {
+        rawRequests.push(raw[1]!);
+        void heliaBlocks(a).get(CID.parse(raw[1]!)).then((b) => res.writeHead(200, { 'content-type': 'application/vnd.ipld.raw' }).end(Buffer.from(b)));
+      } else res.writeHead(404).end('no libp2p here');
     });
     await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
   });
@@ -49,12 +54,18 @@ describe('libp2pPeerClient: fill over bitswap, found by the peer API', () => {
     await Promise.all([a.stop(), b.stop()]);
   });
 
+  /** CIDs bitswap "loses": their wants never come back, as when a message is dropped on the way. */
+  const lost = new Set<string>();
   const client = () =>
     libp2pPeerClient({
       http,
       transport: { direct: true },
       libp2p: b.libp2p,
+      blockTimeoutMs: 300,
       getBlock: async (cid, { signal }) => {
+        if (lost.has(cid.toString())) {
+          return new Promise<Uint8Array>((_res, rej) => signal?.addEventListener('abort', () => rej(signal.reason as Error), { once: true }));
+        }
         const chunks: Uint8Array[] = [];
         for await (const c of b.blockstore.get(cid, { signal })) chunks.push(c);
         return Buffer.concat(chunks);
@@ -75,6 +86,20 @@ describe('libp2pPeerClient: fill over bitswap, found by the peer API', () => {
     for (const x of blocks) verifyBlock(x.cid, x.bytes);
     expect(httpCalls).toEqual([]);
     expect(b.libp2p.getConnections(a.libp2p.peerId).length).toBeGreaterThan(0);
+  });
+
+  it('fetches a block bitswap does not deliver from the gateway instead, and the DAG completes', async () => {
+    idBody = JSON.stringify({ id: a.libp2p.peerId.toString(), multiaddrs: a.libp2p.getMultiaddrs().map((m) => m.toString().replace(/\/p2p\/.*$/, '')) });
+    const root = await unixfs(a).addBytes(Buffer.alloc(2_500_000, 'lost block'), { rawLeaves: true });
+    const leaves: CID[] = [];
+    for await (const blk of walkDag(root, heliaBlocks(a))) if (blk.cid.code === 0x55) leaves.push(blk.cid);
+    lost.add(leaves[1]!.toString());
+    const blocks = await collect(await client().car('a.onion', root, {}), root);
+    for (const x of blocks) verifyBlock(x.cid, x.bytes);
+    expect(blocks.map((x) => x.cid.toString())).toContain(leaves[1]!.toString());
+    expect(rawRequests).toEqual([leaves[1]!.toString()]);
+    expect(fallbacks.at(-1)).toMatch(/did not come over bitswap within 300 ms; fetching it from the gateway/);
+    lost.clear();
   });
 
   it('falls back to the HTTP gateway for a peer without libp2p, and says why', async () => {

@@ -33,6 +33,15 @@ export interface Libp2pPeerClientOptions {
   window?: number;
   /** Told when a peer is fetched over HTTP instead, and why. */
   onFallback?: (peer: string, why: string) => void;
+  /**
+   * A block bitswap has not delivered within this long is fetched from the peer's gateway instead
+   * (`?format=raw`; checked like every block). Bitswap does not send a block again once a message
+   * carrying it was lost, so without this a fill could wait for it forever. Default 45 s: longer
+   * than a throttled peer takes for a 1 MiB block at the default 32 KiB/s (so a throttle is not
+   * dodged this way; the gateway meters and throttles too), shorter than fill's 60 s stall limit.
+   */
+  blockTimeoutMs?: number;
+  gatewayPort?: number;
 }
 
 export function libp2pPeerClient(o: Libp2pPeerClientOptions): PeerClient & { identity(peer: string, signal?: AbortSignal): Promise<PeerIdentity | undefined> } {
@@ -88,12 +97,38 @@ export function libp2pPeerClient(o: Libp2pPeerClientOptions): PeerClient & { ide
     return p;
   }
 
+  /** One block from the peer's gateway, as bytes; the caller verifies it like any other. */
+  async function rawBlock(peer: string, cid: CID, signal?: AbortSignal): Promise<Uint8Array> {
+    const res = await httpRequest(`${urlFor(peer, o.gatewayPort ?? 80)}/ipfs/${cid.toString()}?format=raw`, {
+      transport: o.transport,
+      signal,
+      timeoutMs: 60_000,
+      headers: { Accept: 'application/vnd.ipld.raw' },
+    });
+    if (res.statusCode !== 200) {
+      res.destroy();
+      throw new Error(`${peer} answered HTTP ${res.statusCode} for block ${cid}`);
+    }
+    return readBody(res, 4 * 1024 * 1024 + 1024, 60_000);
+  }
+
   return {
     identity,
     top: (peer, n, options) => o.http.top(peer, n, options),
     async car(peer, root, options) {
       if (!(await connect(peer, options.signal))) return o.http.car(peer, root, options);
-      return bitswapCar(root, o.getBlock, o.window ?? 16, options.signal);
+      const timeoutMs = o.blockTimeoutMs ?? 45_000;
+      const getBlock = async (cid: CID, opts: { signal?: AbortSignal }): Promise<Uint8Array> => {
+        const wait = AbortSignal.timeout(timeoutMs);
+        try {
+          return await o.getBlock(cid, { signal: opts.signal ? AbortSignal.any([opts.signal, wait]) : wait });
+        } catch (err) {
+          if (opts.signal?.aborted || !wait.aborted) throw err;
+          o.onFallback?.(peer, `block ${cid} did not come over bitswap within ${timeoutMs} ms; fetching it from the gateway`);
+          return rawBlock(peer, cid, opts.signal);
+        }
+      };
+      return bitswapCar(root, getBlock, o.window ?? 16, options.signal);
     },
   };
 }

@@ -24,11 +24,21 @@ export class PaymentCounts {
   completed = 0;
   /** Cumulative earnings after each payment, for the dashboard's chart. */
   readonly history: Array<{ at: number; stroops: bigint }> = [];
+  /** The last events, newest first, for a dashboard page opened after they happened. */
+  readonly recent: DashboardEvent[] = [];
 
   constructor(payments: PaymentsService) {
-    payments.on('requested', () => this.requested++);
+    const remember = (e: DashboardEvent) => {
+      this.recent.unshift(e);
+      if (this.recent.length > 20) this.recent.pop();
+    };
+    payments.on('requested', (r) => {
+      this.requested++;
+      remember(requestedEvent(r));
+    });
     payments.on('complete', (e) => {
       this.completed++;
+      remember(completeEvent(e));
       const last = this.history.at(-1)?.stroops ?? 0n;
       this.history.push({ at: Date.now(), stroops: last + e.receipt.amount });
       if (this.history.length > 1000) this.history.shift();
@@ -112,18 +122,12 @@ export function dashboardSource(s: DashboardSources): DashboardSource {
           detail: cert.detail,
         },
         payments: { enabled: s.payments.enabled, account: s.payments.health().account as string | undefined, network: s.network },
+        recentEvents: [...s.counts.recent],
       };
     },
     subscribe(fn: (e: DashboardEvent) => void): () => void {
-      const onRequested = (r: PaymentRequest) =>
-        fn({ type: 'payment-requested', at: new Date().toISOString(), text: `${xlm(r.amount)} XLM requested (${r.service}, request ${r.id})`, data: { id: r.id, service: r.service, amount: xlm(r.amount) } });
-      const onComplete = (e: PaymentComplete) =>
-        fn({
-          type: 'payment-complete',
-          at: new Date().toISOString(),
-          text: `${xlm(e.receipt.amount)} XLM paid by ${e.receipt.from.slice(0, 8)}… (${e.receipt.via})`,
-          data: { id: e.request.id, amount: xlm(e.receipt.amount), via: e.receipt.via, service: e.request.service },
-        });
+      const onRequested = (r: PaymentRequest) => fn(requestedEvent(r));
+      const onComplete = (e: PaymentComplete) => fn(completeEvent(e));
       s.payments.on('requested', onRequested);
       s.payments.on('complete', onComplete);
       return () => {
@@ -131,5 +135,18 @@ export function dashboardSource(s: DashboardSources): DashboardSource {
         s.payments.off('complete', onComplete);
       };
     },
+  };
+}
+
+function requestedEvent(r: PaymentRequest): DashboardEvent {
+  return { type: 'payment-requested', at: new Date().toISOString(), text: `${xlm(r.amount)} XLM requested (${r.service}, request ${r.id})`, data: { id: r.id, service: r.service, amount: xlm(r.amount) } };
+}
+
+function completeEvent(e: PaymentComplete): DashboardEvent {
+  return {
+    type: 'payment-complete',
+    at: new Date().toISOString(),
+    text: `${xlm(e.receipt.amount)} XLM paid by ${e.receipt.from.slice(0, 8)}… (${e.receipt.via})`,
+    data: { id: e.request.id, amount: xlm(e.receipt.amount), via: e.receipt.via, service: e.request.service },
   };
 }

@@ -119,9 +119,15 @@ ${stat('Receipts', formatCount(e?.receipts), 'earnings.receipts', 'count')}
 <p class="detail">Payments ${p?.enabled ? `on (${esc(p.network)})${p.account ? `, to <code>${esc(p.account)}</code>` : ''}` : 'off'}</p></section>`;
 }
 
-function eventsSection(): string {
+function eventsSection(s: DashboardSnapshot): string {
+  const recent = s.recentEvents ?? [];
+  const items = recent.length
+    ? recent
+        .map((e) => `<li class="ev ev-${e.type === 'payment-complete' ? 'complete' : 'requested'}"><time>${esc(new Date(e.at).toISOString().slice(11, 19))}</time> <span>${esc(e.text)}</span></li>`)
+        .join('')
+    : '<li class="empty">No events yet: payments requested and completed appear here.</li>';
   return `<section id="events-card"><h2>Live events <span id="live" class="badge muted">connecting…</span></h2>
-<ul class="plain" id="events"><li class="empty">No events yet: payments requested and completed appear here.</li></ul></section>`;
+<ul class="plain" id="events">${items}</ul></section>`;
 }
 
 function ipfsSection(s: DashboardSnapshot): string {
@@ -161,7 +167,7 @@ ${dnsSection(s)}
 ${torSection(s)}
 ${visitorsSection(s)}
 ${earningsSection(s)}
-${eventsSection()}
+${eventsSection(s)}
 ${ipfsSection(s)}
 ${certificateSection(s)}
 </main>`;

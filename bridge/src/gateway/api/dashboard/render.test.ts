@@ -73,3 +73,27 @@ describe('dashboard rendering helpers', () => {
     expect(readCookie('xtorplus_admin=v', 'torplus_admin')).toBeUndefined();
   });
 });
+
+describe('the live events list on a fresh page', () => {
+  it('shows the recent events, newest first and escaped, and the empty state without any', async () => {
+    const { renderDashboard } = await import('./page.js');
+    const { sampleSnapshot } = await import('./testing.js');
+    const ctx = { base: '', nonce: 'n' };
+    const html = renderDashboard(
+      sampleSnapshot({
+        recentEvents: [
+          { type: 'payment-complete', at: '2026-11-28T05:00:02.000Z', text: '0.1 XLM paid by <script>', data: {} },
+          { type: 'payment-requested', at: '2026-11-28T05:00:01.000Z', text: '0.1 XLM requested', data: {} },
+        ],
+      }),
+      undefined,
+      ctx,
+    );
+    const list = /<ul class="plain" id="events">(.*?)<\/ul>/s.exec(html)![1]!;
+    expect(list).toContain('<li class="ev ev-complete"><time>05:00:02</time> <span>0.1 XLM paid by &lt;script&gt;</span></li>');
+    expect(list.indexOf('ev-complete')).toBeLessThan(list.indexOf('ev-requested'));
+    expect(list).not.toContain('No events yet');
+    const empty = /<ul class="plain" id="events">(.*?)<\/ul>/s.exec(renderDashboard(sampleSnapshot({ recentEvents: [] }), undefined, ctx))![1]!;
+    expect(empty).toContain('No events yet');
+  });
+});

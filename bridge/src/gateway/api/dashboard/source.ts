@@ -13,6 +13,8 @@ export interface DashboardSnapshot {
   earnings: { totalXlm: string; receipts: number; history: Array<{ at: string; xlm: string }> };
   certificate: { names: string[]; notAfter: string | null; daysLeft: number | null; detail: string } | undefined;
   payments: { enabled: boolean; account: string | undefined; network: string };
+  /** The last events, newest first, so that the live list is not empty on a fresh page load. */
+  recentEvents?: DashboardEvent[];
 }
 
 export interface DashboardEvent {

@@ -22,8 +22,8 @@ export interface ViewSources {
 export class PaymentCounts {
   requested = 0;
   completed = 0;
-  /** Cumulative earnings after each payment, for the dashboard's chart. */
-  readonly history: Array<{ at: number; stroops: bigint }> = [];
+  /** Cumulative earnings since start after each payment, for the dashboard's chart (from 0 at start). */
+  readonly history: Array<{ at: number; stroops: bigint }> = [{ at: Date.now(), stroops: 0n }];
   /** The last events, newest first, for a dashboard page opened after they happened. */
   readonly recent: DashboardEvent[] = [];
 

@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { Keypair } from '@stellar/stellar-sdk';
 import { CLI_PATH, startBridgeProcess, type BridgeProcess } from './bridge-process.js';
 import { startLedger, type LedgerHandle } from './ledger/ledger.js';
-import { socksRequest } from './socks-http.js';
+import { socksGet, socksRequest } from './socks-http.js';
 import { startTorNetwork, waitForOnion, type TorNetwork } from './tornet.js';
 import { freePorts } from '../util/free-port.js';
 import { startDnsmasq, type Dnsmasq } from './dnsmasq.js';
@@ -130,6 +130,14 @@ async function main(): Promise<void> {
     const title = /<title>([^<]*)<\/title>/i.exec(r.body.toString('utf8'))?.[1] ?? '(no title)';
     out(`    HTTP ${r.status}, ${r.body.length} bytes, "${title}", first byte after ${r.firstByteMs.toFixed(0)} ms`);
     return r;
+  });
+
+  await step('Fetch the same page from the bridge\'s IPFS gateway over the onion, by the root it published', async () => {
+    const line = bridge!.lines.find((l) => l.startsWith('ipfs=/ipfs/'));
+    if (!line) throw new Error('the bridge printed no ipfs= line');
+    const r = await socksGet(`http://${onion}${line.slice('ipfs='.length)}/index.html`, { socksPort: net!.socksPort, timeoutMs: 30_000 });
+    if (r.status !== 200 || !r.body.equals(page.body)) throw new Error(`HTTP ${r.status}; the IPFS copy differs from the site`);
+    out(`    ${line.slice('ipfs='.length)}/index.html: HTTP ${r.status}, identical, ETag ${String(r.headers.etag)}`);
   });
 
   await step(`Publish the TXT record on the local DNS server (${dns.server}); the bridge checks it`, async () => {

@@ -97,6 +97,36 @@ describe('HTTPS with ACME, the TXT check, doctor and the client resolver', () =>
     expect(cn).toContain('DNS:torplus.example.test');
   });
 
+  it("serves HTTPS on the onion's port 443 over Tor, with the ACME certificate", async () => {
+    const { SocksClient } = await import('socks');
+    const tls = await import('node:tls');
+    const reply = await until('HTTPS over the onion', async () => {
+      try {
+        const { socket } = await SocksClient.createConnection({
+          proxy: { host: '127.0.0.1', port: net.socksPort, type: 5 },
+          command: 'connect',
+          destination: { host: onion, port: 443 },
+          timeout: 15_000,
+        });
+        return await new Promise<{ san: string; head: string } | undefined>((res) => {
+          const t = tls.connect({ socket, servername: 'torplus.example.test', rejectUnauthorized: false }, () => {
+            const san = t.getPeerCertificate().subjectaltname ?? '';
+            t.write('GET / HTTP/1.1\r\nHost: torplus.example.test\r\nConnection: close\r\n\r\n');
+            let text = '';
+            t.on('data', (d) => (text += d));
+            t.on('end', () => res({ san, head: text.slice(0, 200) }));
+          });
+          t.on('error', () => res(undefined));
+          t.setTimeout(15_000, () => (t.destroy(), res(undefined)));
+        });
+      } catch {
+        return undefined;
+      }
+    }, { timeoutMs: 60_000, intervalMs: 1000 });
+    expect(reply.san).toContain('DNS:torplus.example.test');
+    expect(reply.head).toMatch(/^HTTP\/1\.1 200/);
+  });
+
   it('doctor fails while the TXT record names another onion, and passes once it is right', async () => {
     const before = await runBridgeCommand(['doctor'], env, 60_000);
     expect(before.code).toBe(1);

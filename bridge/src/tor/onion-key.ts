@@ -1,6 +1,7 @@
 import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
+import { onion3AddressFromPublicKey } from '../ipfs/onion3/onion3-address.js';
 
 // The v3 onion key in tor's own HiddenServiceDir format (rend-spec-v3, and what tor itself writes),
 // made here before tor starts, so that the onion address is known from the first moment: libp2p must
@@ -8,30 +9,9 @@ import { join } from 'node:path';
 
 const SECRET_HEADER = Buffer.concat([Buffer.from('== ed25519v1-secret: type0 =='), Buffer.alloc(3)]);
 const PUBLIC_HEADER = Buffer.concat([Buffer.from('== ed25519v1-public: type0 =='), Buffer.alloc(3)]);
-const VERSION = Buffer.from([3]);
-const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567';
-
-function base32(bytes: Buffer): string {
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const b of bytes) {
-    value = (value << 8) | b;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
-  return out;
-}
-
 /** The onion address (56 characters + ".onion") of an ed25519 public key. */
 export function onionAddressOf(publicKey: Buffer): string {
-  if (publicKey.byteLength !== 32) throw new TypeError('an onion public key is 32 bytes');
-  const checksum = createHash('sha3-256').update(Buffer.concat([Buffer.from('.onion checksum'), publicKey, VERSION])).digest().subarray(0, 2);
-  return `${base32(Buffer.concat([publicKey, checksum, VERSION]))}.onion`;
+  return `${onion3AddressFromPublicKey(publicKey)}.onion`;
 }
 
 /** The address of the key in `hsDir`, or undefined when there is none yet (nothing is created). */

@@ -7,7 +7,7 @@ import { Agent, request } from 'node:https';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect as tlsConnect, type PeerCertificate } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import { createLogger } from '../log/logger.js';
 import { GatewayService } from './gateway-service.js';
 import type { TlsSource } from './tls-source.js';
@@ -24,17 +24,17 @@ function selfSigned(name: string): { cert: string; key: string } {
 }
 
 class TestSource implements TlsSource {
-  pair: { cert: string; key: string } | undefined;
   private readonly fns = new Set<() => void>();
-  current() {
-    return this.pair;
+  private ctx: SecureContext | undefined;
+  secureContext() {
+    return this.ctx;
   }
   onChange(fn: () => void) {
     this.fns.add(fn);
     return () => this.fns.delete(fn);
   }
   set(pair: { cert: string; key: string }) {
-    this.pair = pair;
+    this.ctx = createSecureContext(pair);
     for (const f of this.fns) f();
   }
 }

@@ -6,7 +6,7 @@ import type { CertStore } from './cert-store.js';
 /** The gateway's view of a CertStore: the pair in use, and a call on each reload. */
 export function certStoreSource(store: CertStore): TlsSource {
   return {
-    current: () => store.pem() ?? undefined,
+    secureContext: () => store.secureContext() ?? undefined,
     onChange: (fn) => {
       store.on('loaded', fn);
       return () => store.off('loaded', fn);

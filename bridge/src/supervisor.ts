@@ -8,7 +8,10 @@ import { TorService } from './tor/tor-service.js';
 import { adminRouter } from './gateway/api/admin-routes.js';
 import { loadAdminToken } from './gateway/api/admin-token.js';
 import { paymentsRouter } from './gateway/api/payments-routes.js';
-import { Meter, type PaymentPort } from './gateway/meter/meter.js';
+import { Meter } from './gateway/meter/meter.js';
+import { meterPaymentPort, paywallPaymentPort } from './ports.js';
+import { PaywallServer } from './gateway/paywall/paywall-server.js';
+import { PAY_PREFIX } from './gateway/paywall/pay-page.js';
 import type { Visitor } from './gateway/visitor.js';
 import { PaymentsService } from './payments/payments-service.js';
 import { HorizonClient } from './payments/horizon.js';
@@ -53,6 +56,8 @@ export class Supervisor {
   readonly tls: TlsService | undefined;
   /** The web container's watcher (WEB_CONTAINER); undefined when not asked for. */
   readonly web: WebContainerWatcher | undefined;
+  /** The pay page's answers (PAYWALL=page with a seed); undefined otherwise. */
+  readonly paywall: PaywallServer | undefined;
   /** The TXT record check; undefined without DOMAIN. */
   readonly dns: TxtRecordCheck | undefined;
   private admin: Secret | undefined;
@@ -66,7 +71,7 @@ export class Supervisor {
       graceSeconds: config.payments.graceSeconds,
       throttleBytesPerSec: config.payments.throttleBytesPerSec,
       service: 'tor',
-      payments: config.payments.seed ? this.paymentPort() : undefined,
+      payments: config.payments.seed ? meterPaymentPort(this.payments) : undefined,
       onError: (err) => log.warn(`payment request failed: ${err.message}`, { service: 'meter' }),
     });
     this.counts = new PaymentCounts(this.payments);
@@ -87,6 +92,14 @@ export class Supervisor {
         this.announceRoot(p.root.toString());
       });
     }
+    if (config.payments.seed && config.payments.paywall === 'page') {
+      this.paywall = new PaywallServer({
+        payments: paywallPaymentPort(this.payments),
+        throttleBytesPerSec: config.payments.throttleBytesPerSec,
+        ...(config.payments.paywallTemplate !== undefined ? { template: config.payments.paywallTemplate } : {}),
+        log,
+      });
+    }
     const tlsOptions = { sslDir: config.paths.ssl, dataDir: config.paths.data, hostname: config.domain && `torplus.${config.domain}`, acme: config.tls.acme, log };
     if (tlsWanted(tlsOptions)) this.tls = new TlsService(tlsOptions);
     this.gateway = new GatewayService({
@@ -95,7 +108,10 @@ export class Supervisor {
       routes: () => [
         ...(this.ipfs ? [{ prefix: '/ipfs/', upstream: this.ipfs.gatewayUrl() }] : []),
         ...(this.tls?.challengeUrl() ? [{ prefix: '/.well-known/acme-challenge/', upstream: this.tls.challengeUrl()! }] : []),
+        // Unmetered: a throttled visitor reaches the pay page's answers at once, and never gets a 402 for them.
+        ...(this.paywall ? [{ prefix: PAY_PREFIX, upstream: this.paywall.url(), metered: false }] : []),
       ],
+      ...(this.paywall ? { paywall: { throttleBytesPerSec: config.payments.throttleBytesPerSec, ...(config.payments.paywallTemplate !== undefined ? { template: config.payments.paywallTemplate } : {}) } } : {}),
       ...(this.tls ? { tls: { source: this.tls.source(), httpsPort: config.tls.httpsPort, sslDir: config.paths.ssl } } : {}),
       listenHost: config.listenHost,
       httpPort: config.httpPort,
@@ -156,17 +172,6 @@ export class Supervisor {
     }
   }
 
-  /** The meter's view of payments: only what it needs, nothing of the service's insides. */
-  private paymentPort(): PaymentPort {
-    const p = this.payments;
-    return {
-      requestPayment: async (visitorKey, service) => p.requestPayment(visitorKey, service),
-      resolveSession: (token) => (p.enabled ? p.resolveSession(token) : undefined),
-      consume: (sessionId, bytes) => void p.consume(sessionId, bytes),
-      sessionCredit: (sessionId) => p.sessionCredit(sessionId),
-    };
-  }
-
   /** The payment request's URL as this visitor can reach it: the onion's port 8000, or API_PORT. */
   private paymentUrl(visitor: Visitor, hostHeader: string | undefined, id: string): string {
     const path = `/v1/payment-requests/${id}`;
@@ -195,6 +200,8 @@ export class Supervisor {
       this.api.mount('/v1', ipfsAdminRouter(this.ipfs, this.adminToken()));
     }
     if (this.tls) await this.startService(this.tls, signal);
+    // Before the gateway: its forwarders need the pay page's loopback address.
+    if (this.paywall) await this.startService(this.paywall, signal);
     await this.startService(this.gateway, signal);
     // The CA checks its challenge on HTTP_PORT: ACME starts once the gateway listens.
     this.tls?.startAcme(signal);

@@ -5,6 +5,10 @@ import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { configSchema, type RawConfig } from './schema.js';
 import { Secret } from './secret.js';
+import { parseTemplate } from '../gateway/paywall/template.js';
+
+/** The pay page (template included) must stay under 30 KB; a template is a frame, not a page of its own. */
+const MAX_TEMPLATE_BYTES = 16 * 1024;
 
 /** The bridge's settings, typed and resolved. Built once by `loadConfig` and passed down. */
 export interface Config {
@@ -88,6 +92,10 @@ export interface PaymentsConfig {
   tabSettleSeconds: number;
   tabMaxUnsettledStroops: bigint;
   adminToken: Secret | undefined;
+  /** PAYWALL: `page` shows a browser's navigations the pay page once throttled; `throttle` never does. */
+  paywall: 'page' | 'throttle';
+  /** PAYWALL_TEMPLATE's text, checked at start; undefined: the bridge's own page. */
+  paywallTemplate: string | undefined;
 }
 
 /** A setting with a bad value. The message names the variable and says what is expected. */
@@ -209,7 +217,29 @@ function paymentsConfig(raw: RawConfig, cwd: string): PaymentsConfig {
     tabSettleSeconds: raw.TAB_SETTLE_SECONDS,
     tabMaxUnsettledStroops: raw.TAB_MAX_UNSETTLED,
     adminToken: raw.ADMIN_TOKEN !== undefined ? new Secret(raw.ADMIN_TOKEN) : undefined,
+    paywall: raw.PAYWALL,
+    paywallTemplate: raw.PAYWALL_TEMPLATE === undefined ? undefined : readPaywallTemplate(resolve(cwd, raw.PAYWALL_TEMPLATE)),
   };
+}
+
+/** The publisher's pay page template, read and checked now: a broken one stops the bridge at start. */
+function readPaywallTemplate(path: string): string {
+  let text: string;
+  try {
+    if (statSync(path).size > MAX_TEMPLATE_BYTES) {
+      throw new ConfigError(`PAYWALL_TEMPLATE: ${path} is larger than ${MAX_TEMPLATE_BYTES / 1024} KiB; the pay page must stay small`);
+    }
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`PAYWALL_TEMPLATE: could not read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    parseTemplate(text);
+  } catch (err) {
+    throw new ConfigError(`PAYWALL_TEMPLATE: ${path}: ${(err as Error).message}`);
+  }
+  return text;
 }
 
 /** Docker secrets and the like: a file holding the seed, which others must not be able to read. */

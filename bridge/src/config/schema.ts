@@ -136,6 +136,10 @@ export const configSchema = z.object({
   TAB_SETTLE_SECONDS: whole('seconds', 10, 1),
   TAB_MAX_UNSETTLED: xlm('1'),
   ADMIN_TOKEN: optionalString.refine((v) => v === undefined || v.length >= 16, 'expected at least 16 characters'),
+  // page: a visitor's browser gets the pay page (402, HTML) past the allowance; throttle: only the throttle.
+  PAYWALL: z.enum(['page', 'throttle'], { error: 'expected page or throttle' }).default('page'),
+  // An HTML file framing the pay page in the site's look (placeholders in the README).
+  PAYWALL_TEMPLATE: optionalString,
   // --- IPFS ---------------------------------------------------------------------------------
   IPFS_ENABLED: flag(true),
   IPFS_KEEP_VERSIONS: whole('versions', 3, 1),

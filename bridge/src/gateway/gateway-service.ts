@@ -12,6 +12,7 @@ import { StaticSite } from './static-site.js';
 import { probeUpstream } from './upstream-probe.js';
 import type { Visitor } from './visitor.js';
 import { ProxyWorkerPool } from './worker-pool.js';
+import { paywallOf, type PaywallSettings } from './paywall/paywall.js';
 
 export interface GatewayOptions {
   /** The web server to front; undefined serves `wwwDir` with the embedded static server. */
@@ -36,6 +37,8 @@ export interface GatewayOptions {
    * one allowance and one throttle across all workers.
    */
   meter?: VisitorMeterOptions;
+  /** PAYWALL=page (with `meter`): throttled visitors' navigations get the pay page. */
+  paywall?: PaywallSettings;
   /**
    * Proxy processes (PROXY_WORKERS). 1, the default here, forwards in this process. More forks that
    * many workers that share both ports; this process keeps the health probe and the Meter. An
@@ -136,7 +139,7 @@ export class GatewayService implements Service {
       onReject: (reason) => log.debug(`closed an onion connection: ${reason}`, { service: this.name }),
       headerTimeoutMs: this.opts.headerTimeoutMs,
       onRequest: this.opts.onRequest,
-      meter: this.opts.meter ? createVisitorMeter(this.opts.meter) : undefined,
+      meter: this.opts.meter ? createVisitorMeter({ ...this.opts.meter, ...(this.opts.paywall ? { paywall: paywallOf(this.opts.paywall) } : {}) }) : undefined,
       tls: this.opts.tls?.source,
     });
     this.https = servers.https;
@@ -174,7 +177,7 @@ export class GatewayService implements Service {
         workers,
         config: {
           upstream: upstream.href,
-          routes: this.opts.routes?.().map((r) => [r.prefix, r.upstream.href] as [string, string]),
+          routes: this.opts.routes?.().map((r) => [r.prefix, r.upstream.href, r.metered] as [string, string, boolean?]),
           ...(tls ? { tls } : {}),
           listenHost: this.opts.listenHost,
           httpPort,
@@ -182,6 +185,7 @@ export class GatewayService implements Service {
           headerTimeoutMs: this.opts.headerTimeoutMs,
           drainMs: this.opts.drainMs ?? 3000,
           metered: this.meterHost !== undefined,
+          ...(this.meterHost && this.opts.paywall ? { paywall: this.opts.paywall } : {}),
         },
         onionAddress: this.opts.onionAddress,
         log,

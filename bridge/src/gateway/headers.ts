@@ -16,7 +16,16 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-const IDENTIFYING = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'via', 'client-ip', 'true-client-ip', 'x-client-ip']);
+// The bridge's session token (header or cookie) is a bearer secret between the visitor and the bridge:
+// the site behind it never sees it (its logs could leak it).
+const IDENTIFYING = new Set(['forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip', 'via', 'client-ip', 'true-client-ip', 'x-client-ip', 'torplus-session']);
+const SESSION_COOKIE_PAIR = /(?:^|;\s*)torplus_session=[^;]*/g;
+
+/** A Cookie header without the bridge's session cookie; undefined when nothing else is left. */
+export function withoutSessionCookie(value: string): string | undefined {
+  const rest = value.replace(SESSION_COOKIE_PAIR, '').replace(/^\s*;\s*/, '').trim();
+  return rest === '' ? undefined : rest;
+}
 
 /** Names listed in a Connection header are hop-by-hop too. */
 function connectionTokens(raw: readonly string[]): Set<string> | undefined {
@@ -37,7 +46,14 @@ export function filterRawHeaders(raw: readonly string[], direction: 'request' | 
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toLowerCase();
     if (HOP_BY_HOP.has(name) || extra?.has(name)) continue;
-    if (direction === 'request' && IDENTIFYING.has(name)) continue;
+    if (direction === 'request') {
+      if (IDENTIFYING.has(name)) continue;
+      if (name === 'cookie' && raw[i + 1]!.includes('torplus_session=')) {
+        const rest = withoutSessionCookie(raw[i + 1]!);
+        if (rest !== undefined) out.push(raw[i]!, rest);
+        continue;
+      }
+    }
     out.push(raw[i]!, raw[i + 1]!);
   }
   return out;

@@ -17,6 +17,11 @@ import type { RequestMeter } from './meter/pacer.js';
 export interface Route {
   prefix: string;
   upstream: URL;
+  /**
+   * false: neither metered nor ever answered with a 402 (the pay page's own answers, which a throttled
+   * visitor must reach at once). Default true: the bytes count like the site's.
+   */
+  metered?: boolean;
 }
 
 export interface ProxyServersOptions {
@@ -74,7 +79,7 @@ export function createProxyServers(o: ProxyServersOptions): ProxyServers {
   const route = (site: Forward, headers?: typeof onionLocation): Forward => {
     if (routes.length === 0) return site;
     const table = routes.map((r) => {
-      const f = createForwarder({ upstream: r.upstream, onUpstreamError, meter, responseHeaders: headers });
+      const f = createForwarder({ upstream: r.upstream, onUpstreamError, meter: r.metered === false ? undefined : meter, responseHeaders: headers });
       forwarders.push(f);
       return { prefix: r.prefix, forward: f.forward };
     });

@@ -6,6 +6,7 @@
 import { closeGracefully, listen } from './listeners.js';
 import { createProxyServers } from './proxy-servers.js';
 import { RemoteVisitorMeter } from './meter/remote-visitor-meter.js';
+import { paywallOf } from './paywall/paywall.js';
 import { CertStore } from '../tls/cert-store.js';
 import { certStoreSource } from '../tls/cert-source.js';
 import type { ToPrimary, ToWorker, WorkerConfig } from './worker-protocol.js';
@@ -26,7 +27,7 @@ function send(m: ToPrimary, done?: () => void): void {
 }
 
 // Payments: the Meter is in the primary; this mirrors what the hot path needs and reports bytes.
-const remoteMeter = config.metered ? new RemoteVisitorMeter({ send }) : undefined;
+const remoteMeter = config.metered ? new RemoteVisitorMeter({ send, ...(config.paywall ? { paywall: paywallOf(config.paywall) } : {}) }) : undefined;
 
 // The primary is gone (exited, crashed or was killed): so are we.
 process.on('disconnect', () => process.exit(0));
@@ -40,7 +41,7 @@ let onionAddress = config.onionAddress;
 let lastErrorSentAt = 0;
 const servers = createProxyServers({
   upstream: new URL(config.upstream),
-  routes: (config.routes ?? []).map(([prefix, upstream]) => ({ prefix, upstream: new URL(upstream) })),
+  routes: (config.routes ?? []).map(([prefix, upstream, metered]) => ({ prefix, upstream: new URL(upstream), ...(metered === false ? { metered } : {}) })),
   onionAddress: () => onionAddress,
   onUpstreamError: (err) => {
     // The primary probes the upstream itself; this only gives its health a reason, at most once a second.

@@ -1,10 +1,14 @@
 // Messages between the gateway's primary process and its proxy workers (over the cluster IPC channel).
+import type { PaywallSettings } from './paywall/paywall.js';
 
 /** What a worker is started with (JSON in its TORPLUS_PROXY_WORKER environment variable). */
 export interface WorkerConfig {
   upstream: string;
-  /** The bridge's own services by path prefix (/ipfs/, ACME challenges): [prefix, upstream URL]. */
-  routes?: Array<[string, string]>;
+  /**
+   * The bridge's own services by path prefix (/ipfs/, ACME challenges, the pay page's answers):
+   * [prefix, upstream URL, metered (default true)].
+   */
+  routes?: Array<[string, string, boolean?]>;
   /** HTTPS: each worker watches SSL_DIR itself and listens on both ports (shared by node:cluster). */
   tls?: { sslDir: string; httpsPort: number; onionTlsPort: number };
   listenHost: string;
@@ -17,6 +21,8 @@ export interface WorkerConfig {
   drainMs: number;
   /** Visitors are metered: the worker keeps a RemoteVisitorMeter, the primary the Meter. */
   metered?: boolean;
+  /** PAYWALL=page: throttled visitors' navigations get the pay page, rendered in the worker. */
+  paywall?: PaywallSettings;
 }
 
 export type ToWorker =

@@ -15,9 +15,10 @@ import { PaymentError, isPaymentError } from './errors.js';
 import { HorizonClient, HorizonUnavailable, SubmitRejected, type HorizonApi } from './horizon.js';
 import { MIB, RateLimiter, RequestBook, requestJson, sep7PayUri, type RequestResult } from './payment-requests.js';
 import { PaymentStore, type SessionRow } from './store.js';
+import { noteFor, RequestNotes } from './request-notes.js';
 import { StreamWatcher } from './stream-watcher.js';
 import { TabBook, type TabInfo } from './tabs.js';
-import type { Earnings, PaidService, PaymentComplete, PaymentRequest, Receipt, SessionState } from './types.js';
+import type { Earnings, PaidService, PaymentComplete, PaymentNote, PaymentRequest, Receipt, SessionState } from './types.js';
 import { checkRequestPayable, checkTimeBounds, matchPayment, parseTransaction, requireSignatures } from './verify.js';
 
 /** A payment that reached the ledger this long after its request expired is still credited (a slow wallet). */
@@ -60,6 +61,7 @@ interface Running {
   tabs: TabBook;
   timers: NodeJS.Timeout[];
   stream: StreamWatcher;
+  notes: RequestNotes;
 }
 
 export class PaymentsService extends EventEmitter<PaymentsServiceEvents> implements Service {
@@ -143,7 +145,7 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
         horizon: this.horizon, store, account, log: this.log,
         credit: (hash, sig) => this.creditFromLedger(hash, 'stream', undefined, sig),
       });
-      this.run = { store, keypair, account, passphrase, requests, tabs, timers: [], stream };
+      this.run = { store, keypair, account, passphrase, requests, tabs, timers: [], stream, notes: new RequestNotes(store) };
       requests.expire();
       tabs.start(own.sequence);
       this.run.timers.push(
@@ -204,6 +206,11 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     if (!r) return undefined;
     const { visitorKey: _v, ...request } = r;
     return request.status === 'open' && request.expiresAt <= this.now() ? { ...request, status: 'expired' } : request;
+  }
+
+  /** What the bridge saw of payments for a request that it did not credit (for the pay page). */
+  notesOf(requestId: string): PaymentNote[] {
+    return this.running().notes.of(requestId);
   }
 
   /** The SEP-7 `web+stellar:pay?…` URI of a request. */
@@ -413,10 +420,18 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
       throw new PaymentError('wrong_source', `transaction ${hash} is the bridge's own (a tab settlement or a filler), credited by its tab`);
     }
     const request = expected ?? requestOfMemo(run, parsed.tx);
-    const match = matchPayment(parsed.tx, { destination: run.account, amount: request.amount, memoHash: request.memoHash });
-    if (info.createdAt > request.expiresAt + LATE_PAYMENT_GRACE_MS) {
-      throw new PaymentError('expired_request', `transaction ${hash} reached the ledger at ${new Date(info.createdAt).toISOString()}, ` +
-        `after payment request ${request.id} expired (${new Date(request.expiresAt).toISOString()})`);
+    let match: ReturnType<typeof matchPayment>;
+    try {
+      match = matchPayment(parsed.tx, { destination: run.account, amount: request.amount, memoHash: request.memoHash });
+      if (info.createdAt > request.expiresAt + LATE_PAYMENT_GRACE_MS) {
+        throw new PaymentError('expired_request', `transaction ${hash} reached the ledger at ${new Date(info.createdAt).toISOString()}, ` +
+          `after payment request ${request.id} expired (${new Date(request.expiresAt).toISOString()})`);
+      }
+    } catch (err) {
+      // Not credited, but seen: the visitor's pay page says what arrived.
+      const note = isPaymentError(err) ? noteFor(err, parsed.tx, request, run.account) : undefined;
+      if (note) run.notes.add(request.id, info.hash, note, this.now());
+      throw err;
     }
     const opIds = await this.horizonCall(() => this.horizon!.operationIds(hash, signal), `list the operations of ${hash}`);
     const operationId = opIds[match.opIndex];

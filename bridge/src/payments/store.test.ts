@@ -45,7 +45,7 @@ describe('PaymentStore', () => {
     const store = PaymentStore.open(dir);
     store.close();
     const db = new Database(join(dir, 'payments.sqlite'));
-    expect(db.pragma('user_version', { simple: true })).toBe(1);
+    expect(db.pragma('user_version', { simple: true })).toBe(2);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.pragma('user_version = 99');
     db.close();

@@ -74,6 +74,15 @@ const MIGRATIONS: readonly string[] = [
    CREATE UNIQUE INDEX tabs_one_open_per_payer ON tabs(payer) WHERE status = 'open';
    CREATE INDEX tabs_pending ON tabs(status, sequence);
    CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // What the bridge saw of payments it did not credit (short, another asset, late, wrong memo), per request,
+  // so the pay page can tell the visitor. One row per transaction and request: a replayed stream adds none.
+  `CREATE TABLE request_notes (
+     request_id TEXT NOT NULL REFERENCES payment_requests(id),
+     transaction_hash TEXT NOT NULL,
+     note TEXT NOT NULL,                       -- JSON of a PaymentNote
+     created_at INTEGER NOT NULL,
+     PRIMARY KEY (request_id, transaction_hash)
+   );`,
 ];
 
 export type TabStatus = 'open' | 'settling' | 'settled' | 'failed' | 'void' | 'filled' | 'lost';
@@ -144,6 +153,11 @@ export class PaymentStore {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+
+  /** The database, for the payments folder's own small tables (request-notes.ts); nobody else. */
+  get sqlite(): Database.Database {
+    return this.db;
   }
 
   private prepare() {

@@ -76,3 +76,13 @@ export interface Earnings {
   failedTabStroops: bigint;
   byService: Record<PaidService, bigint>;
 }
+
+/**
+ * A payment the bridge saw for a request and did not credit, kept so the pay page can say what it saw
+ * ("received 0.05 XLM, 0.1 XLM asked"). Amounts are decimal strings as Horizon writes them.
+ */
+export type PaymentNote =
+  | { kind: 'short'; received: string; asked: string }
+  | { kind: 'asset'; received: string; asset: string }
+  | { kind: 'expired'; received: string }
+  | { kind: 'memo'; received: string; memo: string };

@@ -3,12 +3,14 @@ import {
   Asset,
   Horizon,
   Keypair,
+  Memo,
   Operation,
   TransactionBuilder,
   type Transaction,
   type TransactionSource,
 } from '@stellar/stellar-sdk';
 import type { LedgerHandle } from './ledger.js';
+import { parseSep7Pay } from '../../payments/sep7.js';
 
 export interface Funded {
   keypair: Keypair;
@@ -57,4 +59,27 @@ export function submissionError(e: unknown): { status?: number; type?: string; c
   const response = (e as { response?: { status?: number; data?: { type?: string; extras?: { result_codes?: unknown } } } })
     .response;
   return { status: response?.status, type: response?.data?.type, codes: response?.data?.extras?.result_codes };
+}
+
+/**
+ * Pays a SEP-7 pay URI from `payer` as a phone wallet would: a plain payment with the URI's memo, signed
+ * and submitted to the ledger by the SDK (never through the bridge). Returns the transaction hash.
+ */
+export async function payUri(ledger: LedgerHandle, payer: Keypair, uri: string, change: { amount?: string; memoHex?: string } = {}): Promise<string> {
+  const p = parseSep7Pay(uri);
+  if (p.networkPassphrase !== undefined && p.networkPassphrase !== ledger.networkPassphrase) throw new Error(`the URI is for "${p.networkPassphrase}"`);
+  const server = horizonFor(ledger);
+  const account = await server.loadAccount(payer.publicKey());
+  const memo = change.memoHex !== undefined ? Memo.hash(change.memoHex)
+    : p.memo === undefined ? Memo.none()
+    : p.memoType === 'MEMO_HASH' ? Memo.hash(Buffer.from(p.memo, 'base64').toString('hex'))
+    : p.memoType === 'MEMO_ID' ? Memo.id(p.memo) : Memo.text(p.memo);
+  const tx = new TransactionBuilder(account, { fee: '100', networkPassphrase: ledger.networkPassphrase })
+    .addOperation(Operation.payment({ destination: p.destination, amount: change.amount ?? p.amount ?? '1', asset: Asset.native() }))
+    .addMemo(memo)
+    .setTimeout(60)
+    .build();
+  tx.sign(payer);
+  const r = await server.submitTransaction(tx);
+  return r.hash;
 }

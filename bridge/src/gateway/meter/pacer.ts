@@ -9,7 +9,10 @@ export interface RequestMeter {
   pending?(ready: () => void): boolean;
   /** Response headers that point at the payment request (and hand out the session token). */
   headers(): string[] | undefined;
-  /** A 402 answer for a visitor that asked for one and must pay; undefined to forward. */
+  /**
+   * A 402 answer instead of the site: JSON for a client that asked for one (Accept-Payment) and must
+   * pay, or the pay page for a throttled visitor's navigation (PAYWALL=page); undefined to forward.
+   */
   paymentRequired(): { headers: Record<string, string>; body: string } | undefined;
   /** Whether the visitor is throttled right now. */
   throttled(): boolean;

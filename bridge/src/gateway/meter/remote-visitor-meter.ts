@@ -5,7 +5,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Visitor } from '../visitor.js';
 import type { MeterState, MeterToPrimary, MeterToWorker } from '../worker-protocol.js';
 import type { RequestMeter } from './pacer.js';
-import { PAYMENT_PENDING, paymentHeaders, paymentRequiredAnswer, sessionTokenOf, visitorKeyOf, wants402 } from './visitor-meter.js';
+import type { Paywall } from '../paywall/paywall.js';
+import { isTls, PAYMENT_PENDING, paymentHeaders, paymentRequiredAnswer, sessionTokenOf, visitorKeyOf, wants402 } from './visitor-meter.js';
 
 export interface RemoteVisitorMeterOptions {
   /** Sends a message to the primary; `done` once it is written. */
@@ -22,6 +23,8 @@ export interface RemoteVisitorMeterOptions {
   idleMs?: number;
   /** How long a first request waits for the primary's answer before it goes on. Default 2 s. */
   readyTimeoutMs?: number;
+  /** PAYWALL=page: throttled visitors' navigations get the pay page, rendered here from the request's JSON. */
+  paywall?: Paywall;
 }
 
 /** One subject (visitor key and session token, see worker-protocol.ts): a mirror of its account's state. */
@@ -97,7 +100,7 @@ export class RemoteVisitorMeter {
     const visitorKey = visitorKeyOf(req, visitor);
     const key = token ? `${visitorKey}\n${token}` : visitorKey;
     const host = req.headers.host ?? '';
-    return new RemoteRequest(this, this.subject(key, host), host, wants402(req));
+    return new RemoteRequest(this, this.subject(key, host), host, req);
   };
 
   /** A message from the primary. */
@@ -183,7 +186,7 @@ export class RemoteVisitorMeter {
     for (const go of waiting) go();
   }
 
-  headers(s: Subject, host: string): string[] | undefined {
+  headers(s: Subject, host: string, secure: boolean): string[] | undefined {
     const st = s.state;
     if (!st.mustPay) return undefined;
     const r = st.request;
@@ -194,18 +197,29 @@ export class RemoteVisitorMeter {
     const urls = r.urls;
     let url = urls[1];
     for (let i = 0; i < urls.length; i += 2) if (urls[i] === host) url = urls[i + 1];
-    return url === undefined ? undefined : paymentHeaders(url, st.token);
+    return url === undefined ? undefined : paymentHeaders(url, st.token, secure);
   }
 
-  paymentRequired(s: Subject, host: string): { headers: Record<string, string>; body: string } | undefined {
+  paymentRequired(s: Subject, req: IncomingMessage, host: string): { headers: Record<string, string>; body: string } | undefined {
     const st = s.state;
-    if (!st.mustPay) return undefined;
+    if (wants402(req)) {
+      if (!st.mustPay) return undefined;
+      const r = st.request;
+      if (!r || r.expiresAt <= Date.now()) {
+        this.ensure(s);
+        return PAYMENT_PENDING;
+      }
+      return paymentRequiredAnswer(this.headers(s, host, isTls(req)) ?? [], r.body);
+    }
+    // The grace period comes first: only a throttled visitor's navigation gets the pay page.
+    const paywall = this.o.paywall;
+    if (!st.throttled || !paywall?.wants(req)) return undefined;
     const r = st.request;
     if (!r || r.expiresAt <= Date.now()) {
       this.ensure(s);
-      return PAYMENT_PENDING;
+      return paywall.preparing(req, []);
     }
-    return paymentRequiredAnswer(this.headers(s, host) ?? [], r.body);
+    return paywall.page(req, r.body, this.headers(s, host, isTls(req)) ?? []);
   }
 
   /** Asks the primary for a payment request (it makes one at most at a time; this asks at most once a second). */
@@ -250,13 +264,13 @@ class RemoteRequest implements RequestMeter {
   private readonly owner: RemoteVisitorMeter;
   private s: Subject;
   private readonly host: string;
-  private readonly wants402: boolean;
+  private readonly req: IncomingMessage;
 
-  constructor(owner: RemoteVisitorMeter, s: Subject, host: string, wants: boolean) {
+  constructor(owner: RemoteVisitorMeter, s: Subject, host: string, req: IncomingMessage) {
     this.owner = owner;
     this.s = s;
     this.host = host;
-    this.wants402 = wants;
+    this.req = req;
   }
 
   /** The subject, opened again if it was forgotten while this request was quiet. */
@@ -270,11 +284,11 @@ class RemoteRequest implements RequestMeter {
   }
 
   headers(): string[] | undefined {
-    return this.owner.headers(this.subject(), this.host);
+    return this.owner.headers(this.subject(), this.host, isTls(this.req));
   }
 
   paymentRequired(): { headers: Record<string, string>; body: string } | undefined {
-    return this.wants402 ? this.owner.paymentRequired(this.subject(), this.host) : undefined;
+    return this.owner.paymentRequired(this.subject(), this.req, this.host);
   }
 
   throttled(): boolean {

@@ -2,6 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { PaymentRequest } from '../../payments/types.js';
 import type { Visitor } from '../visitor.js';
+import type { Paywall } from '../paywall/paywall.js';
 import type { Meter } from './meter.js';
 import type { RequestMeter } from './pacer.js';
 
@@ -17,6 +18,8 @@ export interface VisitorMeterOptions {
   paymentUrl: (visitor: Visitor, host: string | undefined, requestId: string) => string;
   /** The request as JSON, for a 402 body. */
   requestJson: (request: PaymentRequest) => unknown;
+  /** PAYWALL=page: a throttled visitor's navigations get the pay page (402, HTML) instead of the site. */
+  paywall?: Paywall;
 }
 
 /**
@@ -36,18 +39,28 @@ export function createVisitorMeter(o: VisitorMeterOptions): (req: IncomingMessag
         meter.ensureRequest(a);
         return undefined;
       }
-      return paymentHeaders(o.paymentUrl(visitor, req.headers.host, r.id), a.sessionToken);
+      return paymentHeaders(o.paymentUrl(visitor, req.headers.host, r.id), a.sessionToken, isTls(req));
     };
     return {
       headers: payHeaders,
       paymentRequired() {
-        if (!wants402(req) || !meter.mustPay(a)) return undefined;
+        if (wants402(req)) {
+          if (!meter.mustPay(a)) return undefined;
+          const r = meter.request(a);
+          if (!r) {
+            meter.ensureRequest(a);
+            return PAYMENT_PENDING;
+          }
+          return paymentRequiredAnswer(payHeaders() ?? [], JSON.stringify(o.requestJson(r)));
+        }
+        // The grace period comes first: only a throttled visitor's navigation gets the pay page.
+        if (!a.throttled || !o.paywall?.wants(req)) return undefined;
         const r = meter.request(a);
         if (!r) {
           meter.ensureRequest(a);
-          return PAYMENT_PENDING;
+          return o.paywall.preparing(req, []);
         }
-        return paymentRequiredAnswer(payHeaders() ?? [], JSON.stringify(o.requestJson(r)));
+        return o.paywall.page(req, o.requestJson(r), payHeaders() ?? []);
       },
       throttled: () => a.throttled,
       count: (n) => meter.record(a, n),
@@ -70,13 +83,23 @@ export function visitorOfKey(key: string): Visitor {
   return key.startsWith('circuit:') ? { kind: 'circuit', circuitId: Number(key.slice(8)) } : { kind: 'direct' };
 }
 
-/** The response headers that point at a payment request, and hand out the session token. */
-export function paymentHeaders(url: string, sessionToken: string | undefined): string[] {
+/**
+ * The response headers that point at a payment request, and hand out the session token: as a header
+ * for clients, and as a cookie for browsers, so a paid credit follows Tor Browser to its next circuit.
+ * The cookie is `Secure` when the visitor came over TLS (a .onion over plain HTTP is a secure context
+ * to Tor Browser already, and a `Secure` cookie would not be sent back there by other browsers).
+ */
+export function paymentHeaders(url: string, sessionToken: string | undefined, secure = false): string[] {
   const h = ['TorPlus-Payment-Request', url, 'Link', `<${url}>; rel="payment"`];
   if (sessionToken) {
-    h.push('TorPlus-Session', sessionToken, 'Set-Cookie', `${SESSION_COOKIE}=${sessionToken}; Path=/; HttpOnly; SameSite=Lax`);
+    h.push('TorPlus-Session', sessionToken, 'Set-Cookie', `${SESSION_COOKIE}=${sessionToken}; Path=/; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`);
   }
   return h;
+}
+
+/** The visitor's connection is TLS (HTTPS_PORT, or the onion's port 443). */
+export function isTls(req: IncomingMessage): boolean {
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
 }
 
 /** The 402 answer: the payment headers and the request as JSON. */

@@ -99,6 +99,8 @@ export function testConfig(seed: string | undefined, overrides: Partial<Payments
     tabSettleSeconds: 60,
     tabMaxUnsettledStroops: 10_000_000n,
     adminToken: undefined,
+    paywall: 'page',
+    paywallTemplate: undefined,
     ...overrides,
   };
 }

@@ -1,11 +1,6 @@
 // Small, pure formatting helpers for the dashboard. Everything that reaches HTML goes through `esc`.
 
-const HTML_ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
-
-/** Escapes any value for HTML text and (quoted) attribute values. */
-export function esc(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"']/g, (c) => HTML_ESCAPES[c]!);
-}
+export { esc } from '../../../util/html.js';
 
 /** A finite number, or undefined (the source is typed, but the page must not trust it). */
 export function num(value: unknown): number | undefined {

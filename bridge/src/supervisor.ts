@@ -65,7 +65,10 @@ export class Supervisor {
 
   constructor(private readonly opts: SupervisorOptions) {
     const { config, log } = opts;
-    this.payments = new PaymentsService({ config: config.payments, dataDir: config.paths.data, log });
+    this.payments = new PaymentsService({
+      config: config.payments, dataDir: config.paths.data, log,
+      siteName: () => (config.domain ? `torplus.${config.domain}` : this.onionAddress()),
+    });
     this.meter = new Meter({
       freeBytes: config.payments.freeBytes,
       graceSeconds: config.payments.graceSeconds,

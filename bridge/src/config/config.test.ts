@@ -191,4 +191,17 @@ describe('.env.example', () => {
     expect(c.docker.restartUnhealthyAfterMs).toBeUndefined();
     expect(c.payments.seed).toBeUndefined();
   });
+
+  it('shows the pay page by default, and reads and checks PAYWALL_TEMPLATE at start', () => {
+    expect(loadConfig({}, cwd).payments.paywall).toBe('page');
+    expect(loadConfig({ PAYWALL: 'throttle' }, cwd).payments.paywall).toBe('throttle');
+    expect(() => loadConfig({ PAYWALL: 'popup' }, cwd)).toThrow('PAYWALL: expected page or throttle');
+    const good = join(cwd, 'brand.html');
+    writeFileSync(good, '<html><head>{{head}}<style nonce="{{nonce}}">body{background:#eee}</style></head><body>{{body}}</body></html>');
+    expect(loadConfig({ PAYWALL_TEMPLATE: 'brand.html' }, cwd).payments.paywallTemplate).toContain('{{body}}');
+    expect(() => loadConfig({ PAYWALL_TEMPLATE: 'missing.html' }, cwd)).toThrow(/^PAYWALL_TEMPLATE: could not read .*missing\.html: ENOENT$/);
+    const bad = join(cwd, 'bad.html');
+    writeFileSync(bad, '<html><head>{{head}}</head><body>no body placeholder</body></html>');
+    expect(() => loadConfig({ PAYWALL_TEMPLATE: bad }, cwd)).toThrow(`PAYWALL_TEMPLATE: ${bad}: the placeholder {{body}} is missing`);
+  });
 });

@@ -201,7 +201,13 @@ export function sep7PayUri(request: PaymentRequest, networkPassphrase: string, m
 }
 
 /** A payment request as JSON for visitors and wallets: amounts as strings (stroops are bigints). */
-export function requestJson(request: PaymentRequest, networkPassphrase: string): Record<string, unknown> {
+/** The SEP-7 `msg` a wallet shows: what the payment buys, and where (the site's name when known). */
+export function requestMessage(request: PaymentRequest, site?: string): string {
+  const what = request.service === 'ipfs' ? 'IPFS blocks' : site ? `reading ${site}` : 'reading this site';
+  return `TorPlus: ${request.creditBytes / MIB} MiB of ${what}`;
+}
+
+export function requestJson(request: PaymentRequest, networkPassphrase: string, site?: string): Record<string, unknown> {
   return {
     id: request.id,
     service: request.service,
@@ -217,6 +223,6 @@ export function requestJson(request: PaymentRequest, networkPassphrase: string):
     networkPassphrase,
     createdAt: new Date(request.createdAt).toISOString(),
     expiresAt: new Date(request.expiresAt).toISOString(),
-    uri: sep7PayUri(request, networkPassphrase, `TorPlus: ${request.creditBytes / MIB} MiB of ${request.service}`),
+    uri: sep7PayUri(request, networkPassphrase, requestMessage(request, site)),
   };
 }

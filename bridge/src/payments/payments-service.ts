@@ -13,7 +13,7 @@ import type { Logger } from '../log/logger.js';
 import type { Health, Service } from '../service.js';
 import { PaymentError, isPaymentError } from './errors.js';
 import { HorizonClient, HorizonUnavailable, SubmitRejected, type HorizonApi } from './horizon.js';
-import { MIB, RateLimiter, RequestBook, requestJson, sep7PayUri, type RequestResult } from './payment-requests.js';
+import { MIB, RateLimiter, RequestBook, requestJson, requestMessage, sep7PayUri, type RequestResult } from './payment-requests.js';
 import { PaymentStore, type SessionRow } from './store.js';
 import { noteFor, RequestNotes } from './request-notes.js';
 import { StreamWatcher } from './stream-watcher.js';
@@ -40,6 +40,8 @@ export interface PaymentsServiceOptions {
     global?: { capacity: number; perMinute: number };
     tabsPerSession?: { capacity: number; perMinute: number };
   };
+  /** The site's name for wallets (SEP-7 `msg`): torplus.<DOMAIN>, or the onion address. */
+  siteName?: () => string | undefined;
   /** Tab book tuning (tests). */
   tabs?: { abandonAfterMs?: number; tickMs?: number };
 }
@@ -215,12 +217,12 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
 
   /** The SEP-7 `web+stellar:pay?…` URI of a request. */
   paymentUri(request: PaymentRequest): string {
-    return sep7PayUri(request, this.running().passphrase, `TorPlus: ${request.creditBytes / MIB} MiB of ${request.service}`);
+    return sep7PayUri(request, this.running().passphrase, requestMessage(request, this.opts.siteName?.()));
   }
 
   /** A request as JSON for visitors and wallets (amounts as strings, the SEP-7 URI included). */
   requestJson(request: PaymentRequest): Record<string, unknown> {
-    return requestJson(request, this.running().passphrase);
+    return requestJson(request, this.running().passphrase, this.opts.siteName?.());
   }
 
   // --- paying ----------------------------------------------------------------------------------

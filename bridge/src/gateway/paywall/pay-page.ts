@@ -63,10 +63,11 @@ export function renderPayPage(v: PayPageView, t: PayPageStrings, template: PayTe
     main = openRequestHtml(v, t, f, urls);
   }
   const body = `<main>
+<p class="site muted">${esc(v.site)}</p>
 <h1>${f(t.heading)}</h1>
 <p class="lead">${f(t.lead, { amount: trimAmount(r.amount), mib: Math.round(r.creditBytes / 1048576) })}</p>
-${main}
 <p class="muted">${f(t.slowly, { rate: rate(v.throttleBytesPerSec) })}</p>
+${main}
 <footer class="muted">${f(t.footer)}</footer>
 </main>`;
   const refresh = v.state === 'paid' ? '' : `<noscript><meta http-equiv="refresh" content="${REFRESH_SECONDS};url=${esc(urls.page)}"></noscript>`;

@@ -5,8 +5,9 @@ export const PAY_STYLES = `
 @media (prefers-color-scheme:dark){:root{--fg:#ececf1;--bg:#16161a;--muted:#a6a6b3;--card:#202026;--line:#3a3a44;--accent:#c9a0ff;--ok:#6fd08f;--bad:#ff8f8f}}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
-main{max-width:34rem;margin:0 auto;padding:1rem}
-h1{font-size:1.5rem;line-height:1.25;margin:.5rem 0}
+main{max-width:34rem;margin:0 auto;padding:1rem;overflow-wrap:anywhere}
+h1{font-size:1.5rem;line-height:1.25;margin:.25rem 0 .5rem}
+.site{margin:0}
 h2{font-size:1.05rem;margin:0 0 .5rem}
 section{background:var(--card);border:1px solid var(--line);border-radius:12px;padding:1rem;margin:1rem 0}
 .scan{text-align:center}

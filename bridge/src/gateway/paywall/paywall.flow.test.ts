@@ -207,3 +207,22 @@ describe('PAYWALL=throttle', () => {
     expect((await circuitRequest(g.onionPort, 7, '/.well-known/torplus/pay/req_xxxxxxxxxxxx', { headers: NAVIGATE })).status).not.toBe(402);
   });
 });
+
+describe('the pay page with proxy workers', () => {
+  let g: PaidGateway;
+  beforeAll(async () => {
+    g = await startPaidGateway({ workers: 2 });
+  });
+  afterAll(async () => g?.close());
+
+  it('is rendered in the workers from the request the primary sends them, and lifts once paid', async () => {
+    await exhaust(g, 8);
+    const page = await waitFor(() => circuitRequest(g.onionPort, 8, '/', { headers: NAVIGATE }), (r) => r.status === 402 && r.body.includes('wallet-link'), 10_000);
+    expect(page.status).toBe(402);
+    expect(cookieOf(page)).toMatch(/^torplus_session=/);
+    await payUri(g.ledger, g.visitor.keypair, linkOf(page));
+    await waitFor(() => statusOf(g, 8, page), (s) => s.state === 'paid', 10_000);
+    const after = await waitFor(() => circuitRequest(g.onionPort, 8, '/', { headers: NAVIGATE }), (r) => r.status === 200, 10_000);
+    expect(after.body.toString()).toBe(PAGE);
+  });
+});

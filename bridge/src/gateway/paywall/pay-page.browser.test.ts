@@ -64,7 +64,7 @@ describe('the pay page in headless Chromium', () => {
       const p = parseSep7Pay(uri);
       expect(p.destination).toBe(g.bridge.address);
       // Copy buttons appear only with JavaScript.
-      expect(await page.$$eval('button.copy', (bs) => bs.filter((b) => !b.hidden).length)).toBe(3);
+      expect(await page.$$eval('button.copy', (bs) => bs.filter((b) => getComputedStyle(b).display !== 'none').length)).toBe(3);
 
       const paid = performance.now();
       const moved = page.waitForFunction('location.pathname === "/index.html" && document.title === "site"', { timeout: 10_000 });
@@ -90,7 +90,7 @@ describe('the pay page in headless Chromium', () => {
       await exhaust(g.gateway.httpPort());
       await page.setViewport({ width: 360, height: 740 });
       const uri = await payPage(page, g, '/index.html');
-      expect(await page.$$eval('button.copy', (bs) => bs.filter((b) => !b.hidden).length)).toBe(0);
+      expect(await page.$$eval('button.copy', (bs) => bs.filter((b) => getComputedStyle(b).display !== 'none').length)).toBe(0);
       mkdirSync(ARTIFACTS, { recursive: true });
       await page.screenshot({ path: join(ARTIFACTS, 'pay-page-360-nojs.png'), fullPage: true });
       await payUri(g.ledger, g.visitor.keypair, uri);

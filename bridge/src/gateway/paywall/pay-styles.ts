@@ -4,6 +4,7 @@ export const PAY_STYLES = `
 :root{color-scheme:light dark;--fg:#1b1b1f;--bg:#fafafa;--muted:#5c5c66;--card:#fff;--line:#d9d9e0;--accent:#6b2fb3;--ok:#17723a;--bad:#a3262a}
 @media (prefers-color-scheme:dark){:root{--fg:#ececf1;--bg:#16161a;--muted:#a6a6b3;--card:#202026;--line:#3a3a44;--accent:#c9a0ff;--ok:#6fd08f;--bad:#ff8f8f}}
 *{box-sizing:border-box}
+[hidden]{display:none!important}
 body{margin:0;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
 main{max-width:34rem;margin:0 auto;padding:1rem;overflow-wrap:anywhere}
 h1{font-size:1.5rem;line-height:1.25;margin:.25rem 0 .5rem}

@@ -15,6 +15,8 @@ import { socksGet, socksRequest } from './socks-http.js';
 import { startTorNetwork, waitForOnion, type TorNetwork } from './tornet.js';
 import { freePorts } from '../util/free-port.js';
 import { startDnsmasq, type Dnsmasq } from './dnsmasq.js';
+import { startClientTor, type ClientTor } from './client-tor.js';
+import { browserVisitorPays } from './demo-browser.js';
 
 const once = process.argv.includes('--once');
 const root = resolve(process.env.TORPLUS_DEMO_ROOT ?? '.');
@@ -39,6 +41,7 @@ class StepError extends Error {}
 let net: TorNetwork | undefined;
 let bridge: BridgeProcess | undefined;
 let dns: Dnsmasq | undefined;
+let visitorTor: ClientTor | undefined;
 let ledger: LedgerHandle | undefined;
 let runDir: string | undefined;
 let cleaning: Promise<void> | undefined;
@@ -46,6 +49,7 @@ let onInterrupt: (() => void) | undefined;
 function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     await bridge?.stop(12_000);
+    await visitorTor?.stop();
     await net?.stop();
     await dns?.stop();
     await ledger?.close();
@@ -189,6 +193,15 @@ async function main(): Promise<void> {
     return { seconds, rate };
   });
 
+  const browser = await step('A visitor in a browser (headless Chromium through a tor of its own) is shown the pay page, and pays its QR code from a wallet', async () => {
+    // Its own tor: the reference client's circuit is paid up by now, and a browser cannot ask tor for another.
+    visitorTor = await startClientTor(net!.joinConfig);
+    return browserVisitorPays({
+      onion, socksPort: visitorTor.socksPort, ledger: ledger!, wallet: accounts.visitor, freeBytes: FREE_BYTES,
+      screenshot: join(stateDir, 'pay-page.png'), out,
+    });
+  });
+
   const earnings = await step('The publisher\'s earnings (GET /v1/admin/earnings), and the tab settled on the ledger', async () => {
     // The credit is immediate; the bridge settles tab payments on the ledger within TAB_SETTLE_SECONDS.
     const deadline = Date.now() + 30_000;
@@ -213,6 +226,7 @@ async function main(): Promise<void> {
   out(`  fetched         ${page.body.length} bytes of www/index.html over Tor`);
   out(`  unpaid visitor  ${kib(unpaid.bytes)} (${kib(FREE_BYTES)} free, then ${kib(unpaid.rate)}/s throttled)`);
   out(`  paying visitor  ${kib(DEMO_FILE_BYTES)} at ${kib(paid.rate)}/s`);
+  out(`  browser visitor paid the pay page's QR code; the page continued ${browser.continuedAfterSeconds.toFixed(1)} s later (${browser.screenshot})`);
   out(`  earnings        ${earnings.creditedStroops} XLM (${earnings.onChainStroops} XLM settled); publisher balance ${earnings.balance} XLM`);
   out(`  dashboard       http://127.0.0.1:${apiPort}/?token=${adminToken}`);
   out(`  plain port      http://127.0.0.1:${httpPort}/   (with an Onion-Location header)`);

@@ -41,6 +41,11 @@ export interface Libp2pPeerClientOptions {
    * dodged this way; the gateway meters and throttles too), shorter than fill's 60 s stall limit.
    */
   blockTimeoutMs?: number;
+  /**
+   * The signal that ends the wait for one block over bitswap: AbortSignal.timeout(blockTimeoutMs) by
+   * default. Tests inject it, so "bitswap did not deliver" is an event, not a race against a clock.
+   */
+  blockDeadline?: (cid: CID, timeoutMs: number) => AbortSignal;
   gatewayPort?: number;
 }
 
@@ -119,7 +124,7 @@ export function libp2pPeerClient(o: Libp2pPeerClientOptions): PeerClient & { ide
       if (!(await connect(peer, options.signal))) return o.http.car(peer, root, options);
       const timeoutMs = o.blockTimeoutMs ?? 45_000;
       const getBlock = async (cid: CID, opts: { signal?: AbortSignal }): Promise<Uint8Array> => {
-        const wait = AbortSignal.timeout(timeoutMs);
+        const wait = o.blockDeadline ? o.blockDeadline(cid, timeoutMs) : AbortSignal.timeout(timeoutMs);
         try {
           return await o.getBlock(cid, { signal: opts.signal ? AbortSignal.any([opts.signal, wait]) : wait });
         } catch (err) {

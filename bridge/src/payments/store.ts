@@ -11,6 +11,9 @@ import Database from 'better-sqlite3';
 import { migrate, openPrivateDatabase } from '../util/sqlite.js';
 import { PaymentError } from './errors.js';
 import type { Earnings, PaidService, PaymentRequest, Receipt } from './types.js';
+import { earningsOf, num, opt, toReceipt, toRequest, toSession, toTab, type CreditInput, type Row, type SessionRow, type TabRow } from './db/rows.js';
+
+export type { CreditInput, SessionRow, TabRow, TabStatus } from './db/rows.js';
 
 export const DB_FILE = 'payments.sqlite';
 
@@ -85,53 +88,10 @@ const MIGRATIONS: readonly string[] = [
    );`,
 ];
 
-export type TabStatus = 'open' | 'settling' | 'settled' | 'failed' | 'void' | 'filled' | 'lost';
 
-export interface TabRow {
-  id: string;
-  requestId: string;
-  sessionId: string;
-  payer: string;
-  sequence: bigint;
-  memoHash: string;
-  limitStroops: bigint;
-  amount: bigint;
-  creditedBytes: number;
-  latestXdr: string | undefined;
-  maxTime: number | undefined;
-  firstCreditAt: number | undefined;
-  openedAt: number;
-  status: TabStatus;
-  settleXdr: string | undefined;
-  settledHash: string | undefined;
-  closedAt: number | undefined;
-  detail: string | undefined;
-}
 
-export interface SessionRow {
-  id: string;
-  visitorKey: string;
-  createdAt: number;
-  creditBytes: number;
-  usedBytes: number;
-}
 
-export interface CreditInput {
-  request: PaymentRequest;
-  operationId: string;
-  transactionHash: string;
-  from: string;
-  amount: bigint;
-  creditBytes: number;
-  via: Receipt['via'];
-  createdAt: number;
-  /** A tab increment: the tab row moves to this amount in the same transaction. */
-  tab?: { id: string; amount: bigint; creditedBytes: number; latestXdr: string; maxTime: number };
-}
 
-type Row = Record<string, unknown>;
-const num = (v: unknown): number => Number(v as bigint);
-const opt = <T>(v: unknown, f: (x: unknown) => T): T | undefined => (v === null || v === undefined ? undefined : f(v));
 
 export class PaymentStore {
   readonly path: string;
@@ -302,25 +262,7 @@ export class PaymentStore {
   }
 
   earnings(): Earnings {
-    const e: Earnings = {
-      receipts: 0, creditedStroops: 0n, onChainStroops: 0n, unsettledTabStroops: 0n, failedTabStroops: 0n,
-      byService: { tor: 0n, ipfs: 0n },
-    };
-    for (const r of this.stmts.earningsByVia.all() as Row[]) {
-      const total = r.total as bigint;
-      e.receipts += num(r.n);
-      e.creditedStroops += total;
-      if (r.via !== 'tab') e.onChainStroops += total;
-      const service = r.service as PaidService;
-      e.byService[service] = (e.byService[service] ?? 0n) + total;
-    }
-    for (const r of this.stmts.tabSums.all() as Row[]) {
-      const total = r.total as bigint;
-      if (r.status === 'settled') e.onChainStroops += total;
-      else if (r.status === 'open' || r.status === 'settling') e.unsettledTabStroops += total;
-      else e.failedTabStroops += total;
-    }
-    return e;
+    return earningsOf(this.stmts.earningsByVia.all() as Row[], this.stmts.tabSums.all() as Row[]);
   }
 
   // --- tabs ------------------------------------------------------------------------------------
@@ -370,63 +312,4 @@ export class PaymentStore {
       this.stmts.setCredit.run(Math.max(s.usedBytes, s.creditBytes - tab.creditedBytes), s.id);
     })();
   }
-}
-
-function toSession(r: Row): SessionRow {
-  return { id: r.id as string, visitorKey: r.visitor_key as string, createdAt: num(r.created_at), creditBytes: num(r.credit_bytes), usedBytes: num(r.used_bytes) };
-}
-
-function toRequest(r: Row): PaymentRequest & { visitorKey: string } {
-  return {
-    id: r.id as string,
-    service: r.service as PaidService,
-    sessionId: r.session_id as string,
-    visitorKey: r.visitor_key as string,
-    amount: r.amount as bigint,
-    asset: 'native',
-    destination: r.destination as string,
-    memoHash: r.memo_hash as string,
-    creditBytes: num(r.credit_bytes),
-    createdAt: num(r.created_at),
-    expiresAt: num(r.expires_at),
-    status: r.status as PaymentRequest['status'],
-  };
-}
-
-function toReceipt(r: Row): Receipt {
-  return {
-    requestId: r.request_id as string,
-    sessionId: r.session_id as string,
-    operationId: r.operation_id as string,
-    transactionHash: r.transaction_hash as string,
-    from: r.from_account as string,
-    amount: r.amount as bigint,
-    creditBytes: num(r.credit_bytes),
-    via: r.via as Receipt['via'],
-    createdAt: num(r.created_at),
-    ...(r.tab_id ? { tabId: r.tab_id as string } : {}),
-  };
-}
-
-function toTab(r: Row): TabRow {
-  return {
-    id: r.id as string,
-    requestId: r.request_id as string,
-    sessionId: r.session_id as string,
-    payer: r.payer as string,
-    sequence: r.sequence as bigint,
-    memoHash: r.memo_hash as string,
-    limitStroops: r.limit_stroops as bigint,
-    amount: r.amount as bigint,
-    creditedBytes: num(r.credited_bytes),
-    latestXdr: opt(r.latest_xdr, String),
-    maxTime: opt(r.max_time, num),
-    firstCreditAt: opt(r.first_credit_at, num),
-    openedAt: num(r.opened_at),
-    status: r.status as TabStatus,
-    settleXdr: opt(r.settle_xdr, String),
-    settledHash: opt(r.settled_hash, String),
-    closedAt: opt(r.closed_at, num),
-    detail: opt(r.detail, String),
-  };
 }

@@ -42,7 +42,7 @@ const payments = new PaymentsService({
 await payments.start();
 
 // --- 1. rendering ---------------------------------------------------------------------------------
-const { request } = payments.requestPayment('circuit:1', 'tor');
+const { request } = await payments.requestPayment('circuit:1', 'tor');
 const body = JSON.stringify(payments.requestJson(request));
 const paywall = new Paywall({ mode: 'page', throttleBytesPerSec: 32768 });
 const req = { method: 'GET', url: '/article.html', headers: { host: 'bench.onion', 'accept-language': 'de-DE,de;q=0.9,en;q=0.5', 'sec-fetch-mode': 'navigate' } };
@@ -69,7 +69,7 @@ const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Mat
 const stream = [];
 const direct = [];
 for (let i = 0; i < RUNS; i++) {
-  const r = payments.requestPayment(`circuit:${100 + i}`, 'tor').request;
+  const r = (await payments.requestPayment(`circuit:${100 + i}`, 'tor')).request;
   const done = waitCredit(r.id);
   const uri = payments.paymentUri(r);
   await payUri(ledger, wallet, uri); // resolves once the ledger accepted it
@@ -79,7 +79,7 @@ for (let i = 0; i < RUNS; i++) {
 const { Horizon, TransactionBuilder, Operation, Asset, Memo } = await import('@stellar/stellar-sdk');
 const server = new Horizon.Server(ledger.url, { allowHttp: true });
 for (let i = 0; i < RUNS; i++) {
-  const r = payments.requestPayment(`circuit:${1000 + i}`, 'tor').request;
+  const r = (await payments.requestPayment(`circuit:${1000 + i}`, 'tor')).request;
   const account = await server.loadAccount(wallet.publicKey());
   const tx = new TransactionBuilder(account, { fee: '100', networkPassphrase: ledger.networkPassphrase })
     .addOperation(Operation.payment({ destination: bridge.publicKey(), asset: Asset.native(), amount: '0.1' }))

@@ -24,9 +24,9 @@ export function paywallPaymentPort(p: PaymentsService): PaywallPayments {
     }
   };
   return {
-    getRequest: (id) => orElse(() => p.getRequest(id), undefined),
+    getRequest: (id) => orElse(() => p.getRequest(id), Promise.resolve(undefined)).catch(() => undefined),
     requestJson: (r) => p.requestJson(r),
-    notesOf: (id) => orElse(() => p.notesOf(id), []),
+    notesOf: (id) => orElse(() => p.notesOf(id), Promise.resolve([])).catch(() => []),
     idle: () => p.idle(),
     submitXdr: (id, xdr, signal) => p.submitXdr(id, xdr, signal),
     submitHash: (id, hash, signal) => p.submitHash(id, hash, signal),

@@ -261,6 +261,7 @@ export class Supervisor {
       log.warn('no seed set: payments are off and every visitor is served for free', { service: 'payments' });
       return;
     }
+    this.counts.refreshEarnings();
     this.api.mount('/v1', paymentsRouter(this.payments));
     this.api.mount('/v1/admin', adminRouter(this.payments, this.adminToken()));
   }

@@ -133,8 +133,8 @@ describe('fetchWithPayment (tab mode)', () => {
     expect(r.sessionToken).toMatch(/^[A-Za-z0-9_-]{40,}$/);
     expect(r.sessionId).toMatch(/^ses_/);
     // The bridge's own books agree.
-    expect(s.payments.earnings().creditedStroops).toBe(30_000n);
-    expect(s.payments.sessionState(r.sessionToken!)?.receipts).toHaveLength(3);
+    expect((await s.payments.earnings()).creditedStroops).toBe(30_000n);
+    expect((await s.payments.sessionState(r.sessionToken!))?.receipts).toHaveLength(3);
     // Every stream went through the proxy with the onion name unresolved, on one isolation identity.
     expect(s.socks.connects.length).toBeGreaterThan(3);
     expect(new Set(s.socks.connects.map((c) => `${c.atyp} ${c.host}`))).toEqual(new Set([`3 ${ONION}`]));
@@ -214,7 +214,7 @@ describe('fetchWithPayment (tab mode)', () => {
     expect(b.partialBytes).toBeGreaterThanOrEqual(2 * MIB);
     expect(readFileSync(b.partialPath!).equals(s.content.subarray(0, b.partialBytes))).toBe(true);
     expect(existsSync(join(s.dir, 'out.bin'))).toBe(false);
-    expect(s.payments.earnings().creditedStroops).toBe(15_000n);
+    expect((await s.payments.earnings()).creditedStroops).toBe(15_000n);
   });
 
   it('with allowThrottled, finishes unpaid (throttled) after --max-spend', async () => {
@@ -282,7 +282,7 @@ describe('money rules', () => {
     const err = await fetchWithPayment(s.opts()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PaymentFailedError);
     expect((err as Error).message).toMatch(/keeps asking for payment/);
-    expect(s.payments.earnings().creditedStroops).toBe(10_000n);
+    expect((await s.payments.earnings()).creditedStroops).toBe(10_000n);
     expect(s.mock.seen.filter((q) => /^\/v1\/tabs\/[^/]+$/.test(q.url) && q.method === 'POST')).toHaveLength(1);
   });
 

@@ -96,6 +96,8 @@ export interface PaymentsConfig {
   paywall: 'page' | 'throttle';
   /** PAYWALL_TEMPLATE's text, checked at start; undefined: the bridge's own page. */
   paywallTemplate: string | undefined;
+  /** DATABASE_URL: PostgreSQL for the payments (several bridges); undefined: SQLite in DATA_DIR. A secret (it may hold a password). */
+  databaseUrl?: Secret;
 }
 
 /** A setting with a bad value. The message names the variable and says what is expected. */
@@ -107,7 +109,7 @@ export class ConfigError extends Error {
 }
 
 // Variables whose values must never be echoed back in an error message.
-const SECRET_VARIABLES = new Set(['seed', 'SEED', 'ADMIN_TOKEN']);
+const SECRET_VARIABLES = new Set(['seed', 'SEED', 'ADMIN_TOKEN', 'DATABASE_URL']);
 
 /**
  * Parses the environment, and the `.env` file when one is present (the environment wins).
@@ -218,6 +220,7 @@ function paymentsConfig(raw: RawConfig, cwd: string): PaymentsConfig {
     tabMaxUnsettledStroops: raw.TAB_MAX_UNSETTLED,
     adminToken: raw.ADMIN_TOKEN !== undefined ? new Secret(raw.ADMIN_TOKEN) : undefined,
     paywall: raw.PAYWALL,
+    ...(raw.DATABASE_URL !== undefined ? { databaseUrl: new Secret(raw.DATABASE_URL) } : {}),
     paywallTemplate: raw.PAYWALL_TEMPLATE === undefined ? undefined : readPaywallTemplate(resolve(cwd, raw.PAYWALL_TEMPLATE)),
   };
 }

@@ -140,6 +140,8 @@ export const configSchema = z.object({
   PAYWALL: z.enum(['page', 'throttle'], { error: 'expected page or throttle' }).default('page'),
   // An HTML file framing the pay page in the site's look (placeholders in the README).
   PAYWALL_TEMPLATE: optionalString,
+  // PostgreSQL for the payments, shared by several bridges; unset: SQLite in DATA_DIR.
+  DATABASE_URL: optionalString.refine((v) => v === undefined || /^postgres(ql)?:\/\/\S+$/.test(v), 'expected a postgres:// URL such as postgres://torplus@db:5432/torplus'),
   // --- IPFS ---------------------------------------------------------------------------------
   IPFS_ENABLED: flag(true),
   IPFS_KEEP_VERSIONS: whole('versions', 3, 1),

@@ -4,7 +4,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { formatXlm } from '../config/amount.js';
 import { PaymentError } from './errors.js';
-import type { PaymentStore, SessionRow } from './store.js';
+import type { PaymentsDatabase } from './db/payments-database.js';
+import type { SessionRow } from './db/rows.js';
 import type { PaidService, PaymentRequest } from './types.js';
 
 export const MIB = 1024 * 1024;
@@ -54,7 +55,7 @@ export class RateLimiter {
 }
 
 export interface RequestBookOptions {
-  store: PaymentStore;
+  store: PaymentsDatabase;
   /** The bridge's account. */
   destination: string;
   pricePerMibStroops: bigint;
@@ -101,48 +102,48 @@ export class RequestBook {
    * The visitor's open request for `service` if it has one (a reloaded 402 page must not mint a new memo),
    * else a new one, in the session of `sessionToken` when given, else in a new session.
    */
-  request(visitorKey: string, service: PaidService, sessionToken?: string): RequestResult {
+  async request(visitorKey: string, service: PaidService, sessionToken?: string): Promise<RequestResult> {
     const now = this.opts.now();
-    const session = sessionToken === undefined ? undefined : this.resolveSession(sessionToken);
+    const session = sessionToken === undefined ? undefined : await this.resolveSession(sessionToken);
     if (sessionToken !== undefined && !session) throw new PaymentError('unknown_session', 'the session token is not known here');
-    const open = this.opts.store.openRequestOf(visitorKey, service, now);
+    const open = await this.opts.store.openRequestOf(visitorKey, service, now);
     if (open && (!session || open.sessionId === session.id)) return { request: stripVisitor(open), created: false };
 
     this.limit(visitorKey, now);
     let token: string | undefined;
     let sessionId = session?.id;
     if (!sessionId) {
-      const s = this.createSession(visitorKey);
+      const s = await this.createSession(visitorKey);
       sessionId = s.id;
       token = s.token;
     }
-    const request = this.insert(sessionId, visitorKey, service, now);
+    const request = await this.insert(sessionId, visitorKey, service, now);
     return token === undefined ? { request, created: true } : { request, sessionToken: token, created: true };
   }
 
   /** A request for a session without the per-visitor limit (opening a tab has a limiter of its own). */
-  requestFor(session: SessionRow, service: PaidService): PaymentRequest {
+  requestFor(session: SessionRow, service: PaidService): Promise<PaymentRequest> {
     return this.insert(session.id, session.visitorKey, service, this.opts.now());
   }
 
-  get(id: string): (PaymentRequest & { visitorKey: string }) | undefined {
+  get(id: string): Promise<(PaymentRequest & { visitorKey: string }) | undefined> {
     return this.opts.store.request(id);
   }
 
   /** Marks open requests past their expiry. */
-  expire(): number {
+  expire(): Promise<number> {
     return this.opts.store.expireRequests(this.opts.now());
   }
 
-  createSession(visitorKey: string): { id: string; token: string } {
+  async createSession(visitorKey: string): Promise<{ id: string; token: string }> {
     const token = randomBytes(32).toString('base64url');
     const id = newId('ses');
-    this.opts.store.insertSession({ id, tokenHash: hashToken(token), visitorKey, createdAt: this.opts.now() });
+    await this.opts.store.insertSession({ id, tokenHash: hashToken(token), visitorKey, createdAt: this.opts.now() });
     return { id, token };
   }
 
-  resolveSession(token: string): SessionRow | undefined {
-    if (typeof token !== 'string' || token.length < 16 || token.length > 128) return undefined;
+  async resolveSession(token: string): Promise<SessionRow | undefined> {
+    if (!plausibleToken(token)) return undefined;
     return this.opts.store.sessionByTokenHash(hashToken(token));
   }
 
@@ -154,7 +155,7 @@ export class RequestBook {
     }
   }
 
-  private insert(sessionId: string, visitorKey: string, service: PaidService, now: number): PaymentRequest {
+  private async insert(sessionId: string, visitorKey: string, service: PaidService, now: number): Promise<PaymentRequest> {
     const request: PaymentRequest = {
       id: newId('req'),
       service,
@@ -168,9 +169,14 @@ export class RequestBook {
       expiresAt: now + this.opts.requestTtlSeconds * 1000,
       status: 'open',
     };
-    this.opts.store.insertRequest(request, visitorKey);
+    await this.opts.store.insertRequest(request, visitorKey);
     return request;
   }
+}
+
+/** A session token as the bridge hands them out could be this (length only: the lookup decides). */
+export function plausibleToken(token: unknown): token is string {
+  return typeof token === 'string' && token.length >= 16 && token.length <= 128;
 }
 
 function stripVisitor(r: PaymentRequest & { visitorKey?: string }): PaymentRequest {

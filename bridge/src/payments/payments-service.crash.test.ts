@@ -78,7 +78,7 @@ it('credits every payment exactly once across SIGKILLs of the bridge', async () 
   });
   await setup.start();
   const requests: PaymentRequest[] = [];
-  for (let i = 0; i < M; i++) requests.push(setup.requestPayment(`circuit:${i}`, 'tor').request);
+  for (let i = 0; i < M; i++) requests.push((await setup.requestPayment(`circuit:${i}`, 'tor')).request);
   await setup.stop();
 
   // Visitors pay from their wallets while no bridge runs.

@@ -117,9 +117,9 @@ describe('paying a request', () => {
     const requested: PaymentRequest[] = [];
     s.on('requested', (r) => requested.push(r));
     await s.start();
-    const { request, sessionToken } = s.requestPayment('circuit:1', 'tor');
+    const { request, sessionToken } = (await s.requestPayment('circuit:1', 'tor'));
     expect(requested).toEqual([request]);
-    expect(s.requestPayment('circuit:1', 'tor')).toEqual({ request, created: false });
+    expect((await s.requestPayment('circuit:1', 'tor'))).toEqual({ request, created: false });
     expect(requested).toHaveLength(1);
     const before = (await horizon.account(bridge.publicKey()))!.balance;
 
@@ -131,21 +131,21 @@ describe('paying a request', () => {
     expect(seen).toHaveLength(1);
     expect(seen[0]).toMatchObject({ receipt, visitorKey: 'circuit:1', request: { id: request.id, status: 'paid' } });
     expect((await horizon.account(bridge.publicKey()))!.balance - before).toBe(request.amount);
-    expect(s.getRequest(request.id)!.status).toBe('paid');
+    expect((await s.getRequest(request.id))!.status).toBe('paid');
 
-    const state = s.sessionState(sessionToken!)!;
+    const state = (await s.sessionState(sessionToken!))!;
     expect(state).toMatchObject({ creditBytes: request.creditBytes, usedBytes: 0, remainingBytes: request.creditBytes });
     expect(state.receipts).toEqual([receipt]);
     expect(s.resolveSession(sessionToken!)).toBe(request.sessionId);
     expect(s.consume(request.sessionId, 1000)).toBe(request.creditBytes - 1000);
-    expect(s.sessionState(sessionToken!)!.usedBytes).toBe(1000);
-    expect(s.receipts(sessionToken!)).toEqual([receipt]);
-    expect(s.earnings()).toMatchObject({ receipts: 1, creditedStroops: request.amount, onChainStroops: request.amount });
+    expect((await s.sessionState(sessionToken!))!.usedBytes).toBe(1000);
+    expect((await s.receipts(sessionToken!))).toEqual([receipt]);
+    expect((await s.earnings())).toMatchObject({ receipts: 1, creditedStroops: request.amount, onChainStroops: request.amount });
 
     // Replays: the same XDR again, its hash for this request, its hash for another request.
     expect((await paymentErrorOf(s.submitXdr(request.id, await payXdr(request)))).code).toBe('already_paid');
     expect((await paymentErrorOf(s.submitHash(request.id, receipt.transactionHash))).code).toBe('replay');
-    const other = s.requestPayment('circuit:2', 'tor').request;
+    const other = (await s.requestPayment('circuit:2', 'tor')).request;
     expect((await paymentErrorOf(s.submitHash(other.id, receipt.transactionHash))).code).toBe('wrong_memo');
     expect(seen).toHaveLength(1);
   });
@@ -154,7 +154,7 @@ describe('paying a request', () => {
     let now = Date.now();
     const s = service({ now: () => now, limits: { perVisitor: { capacity: 50, perMinute: 50 } } });
     await s.start();
-    const { request } = s.requestPayment('circuit:3', 'tor');
+    const { request } = (await s.requestPayment('circuit:3', 'tor'));
     const stranger = Keypair.random();
     const cases: Array<[string, () => Promise<unknown>]> = [
       ['malformed_xdr', async () => s.submitXdr(request.id, 'AAAA-not-xdr')],
@@ -186,8 +186,8 @@ describe('paying a request', () => {
     // Expired: the clock passes the request's expiry.
     now = request.expiresAt + 1;
     expect((await paymentErrorOf(s.submitXdr(request.id, await payXdr(request)))).code).toBe('expired_request');
-    expect(s.getRequest(request.id)!.status).toBe('expired');
-    expect(s.earnings().receipts).toBe(0);
+    expect((await s.getRequest(request.id))!.status).toBe('expired');
+    expect((await s.earnings()).receipts).toBe(0);
   });
 
   it('credits a transaction the visitor submitted itself, by its hash', async () => {
@@ -196,7 +196,7 @@ describe('paying a request', () => {
     const s = service({ horizon: flaky });
     const seen = completions(s);
     await s.start();
-    const { request } = s.requestPayment('circuit:4', 'tor');
+    const { request } = (await s.requestPayment('circuit:4', 'tor'));
     const seq = (await horizon.account(payer.publicKey()))!.sequence;
     // Paying more than asked buys proportionally more.
     const tx = paymentTransaction({ source: payer, sequence: seq, destination: bridge.publicKey(), amount: request.amount * 2n, memoHex: request.memoHash, passphrase: ledger.networkPassphrase });
@@ -212,7 +212,7 @@ describe('paying a request', () => {
     let s = service();
     let seen = completions(s);
     await s.start();
-    const { request, sessionToken } = s.requestPayment('circuit:5', 'tor');
+    const { request, sessionToken } = (await s.requestPayment('circuit:5', 'tor'));
     // A SEP-7 wallet: it pays the memo, the bridge is not told anything.
     await horizon.submit(paymentTransaction({
       source: payer, sequence: (await horizon.account(payer.publicKey()))!.sequence, destination: bridge.publicKey(),
@@ -237,7 +237,7 @@ describe('paying a request', () => {
       s = service();
       seen = completions(s);
       await s.start();
-      const r = s.requestPayment('circuit:5b', 'tor', sessionToken).request;
+      const r = (await s.requestPayment('circuit:5b', 'tor', sessionToken)).request;
       await s.stop();
       return r;
     })();
@@ -253,7 +253,7 @@ describe('paying a request', () => {
     await new Promise((r) => setTimeout(r, 300));
     await s.idle();
     expect(seen).toHaveLength(1);
-    const state = s.sessionState(sessionToken!)!;
+    const state = (await s.sessionState(sessionToken!))!;
     expect(state.receipts.map((r) => r.requestId).sort()).toEqual([second.id, s2req.id].sort());
     expect(state.creditBytes).toBe(2 * request.creditBytes);
   });
@@ -261,15 +261,15 @@ describe('paying a request', () => {
   it('consumes usage in batches and keeps it across restarts', async () => {
     let s = service();
     await s.start();
-    const { request, sessionToken } = s.requestPayment('circuit:6', 'tor');
+    const { request, sessionToken } = (await s.requestPayment('circuit:6', 'tor'));
     s.consume(request.sessionId, 500);
     s.consume(request.sessionId, 250);
-    expect((await paymentErrorOf(() => s.consume('ses_nope', 1))).code).toBe('unknown_session');
+    expect(s.consume('ses_nope', 1)).toBe(0); // a session this bridge never looked up has no credit here
     await s.stop();
     s = service();
     await s.start();
-    expect(s.sessionState(sessionToken!)!.usedBytes).toBe(750);
-    expect(s.sessionState('z'.repeat(43))).toBeUndefined();
+    expect((await s.sessionState(sessionToken!))!.usedBytes).toBe(750);
+    expect((await s.sessionState('z'.repeat(43)))).toBeUndefined();
     expect((await paymentErrorOf(() => s.receipts('z'.repeat(43)))).code).toBe('unknown_session');
   });
 });
@@ -280,7 +280,7 @@ describe('when Horizon falters', () => {
     const s = service({ horizon: flaky });
     const seen = completions(s);
     await s.start();
-    const { request } = s.requestPayment('circuit:20', 'tor');
+    const { request } = (await s.requestPayment('circuit:20', 'tor'));
     flaky.failing.set('transaction', new HorizonUnavailable('down (test)'));
     await horizon.submit(paymentTransaction({
       source: payer, sequence: (await horizon.account(payer.publicKey()))!.sequence, destination: bridge.publicKey(),
@@ -298,18 +298,18 @@ describe('when Horizon falters', () => {
     const s = service({ horizon: flaky });
     const seen = completions(s);
     await s.start();
-    const { request } = s.requestPayment('circuit:21', 'tor');
+    const { request } = (await s.requestPayment('circuit:21', 'tor'));
     flaky.loseSubmitAnswers = 1;
     const err = await paymentErrorOf(s.submitXdr(request.id, await payXdr(request)));
     expect(err.code).toBe('horizon_unavailable');
     expect(err.message).toMatch(/credited anyway.*submit its hash [0-9a-f]{64}/);
     await waitFor(() => seen.length === 1, 5000, 'the stream credit');
-    expect(s.getRequest(request.id)!.status).toBe('paid');
+    expect((await s.getRequest(request.id))!.status).toBe('paid');
   });
 });
 
 describe('the seed', () => {
-  it('never reached a log line (no redaction configured) nor an error', () => {
+  it('never reached a log line (no redaction configured) nor an error', async () => {
     const text = logs.text();
     expect(text).toMatch(/credited/);
     expect(text).not.toContain(bridge.secret());

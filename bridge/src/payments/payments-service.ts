@@ -1,38 +1,39 @@
-// The payments service: payment requests, their verification and crediting (three ways in: a signed XDR the
-// bridge submits, the hash of a transaction the visitor submitted, and the bridge account's payment stream
-// for wallets that paid a SEP-7 URI), tab mode, sessions and their usage, and the publisher's earnings.
-//
-// Every way in ends in `creditFromLedger` or the tab book, and every credit in ONE store transaction keyed
-// on the payment operation, so the three ways may race for one payment and it is still credited once.
-// 'complete' is emitted only after a credit committed, hence exactly once per credited payment.
+// The payments service: payment requests, crediting (crediting.ts: a signed XDR, a transaction's hash,
+// the account's payment stream), tab mode (tabs.ts), sessions and their usage, and the publisher's
+// earnings. What it keeps is in a PaymentsDatabase: SQLite in DATA_DIR, or PostgreSQL (DATABASE_URL)
+// shared by several bridges. The meter's questions (a token's session, its credit) are answered from
+// memory (session-cache.ts), since they sit on the proxy's hot path.
 import { EventEmitter } from 'node:events';
-import { Keypair, type Transaction } from '@stellar/stellar-sdk';
+import { Keypair } from '@stellar/stellar-sdk';
 import { formatXlm } from '../config/amount.js';
 import type { PaymentsConfig } from '../config/config.js';
 import type { Logger } from '../log/logger.js';
 import type { Health, Service } from '../service.js';
-import { PaymentError, isPaymentError } from './errors.js';
-import { HorizonClient, HorizonUnavailable, SubmitRejected, type HorizonApi } from './horizon.js';
+import { Crediting } from './crediting.js';
+import { openPaymentsDatabase } from './db/open.js';
+import type { PaymentsDatabase } from './db/payments-database.js';
+import type { SessionRow } from './db/rows.js';
+import { PaymentError } from './errors.js';
+import { HorizonClient, type HorizonApi } from './horizon.js';
 import { MIB, RateLimiter, RequestBook, requestJson, requestMessage, sep7PayUri, type RequestResult } from './payment-requests.js';
-import { PaymentStore, type SessionRow } from './store.js';
-import { noteFor, RequestNotes } from './request-notes.js';
+import { SessionCache } from './session-cache.js';
 import { StreamWatcher } from './stream-watcher.js';
 import { TabBook, type TabInfo } from './tabs.js';
 import type { Earnings, PaidService, PaymentComplete, PaymentNote, PaymentRequest, Receipt, SessionState } from './types.js';
-import { checkRequestPayable, checkTimeBounds, matchPayment, parseTransaction, requireSignatures } from './verify.js';
 
-/** A payment that reached the ledger this long after its request expired is still credited (a slow wallet). */
-export const LATE_PAYMENT_GRACE_MS = 5 * 60_000;
+export { LATE_PAYMENT_GRACE_MS } from './crediting.js';
 const USAGE_FLUSH_MS = 1000;
 const EXPIRY_SWEEP_MS = 30_000;
 
 export interface PaymentsServiceOptions {
   config: PaymentsConfig;
-  /** DATA_DIR: the database goes here. */
+  /** DATA_DIR: the SQLite database goes here (without DATABASE_URL). */
   dataDir: string;
   log: Logger;
   /** Tests: a fake Horizon instead of config.horizonUrl. */
   horizon?: HorizonApi;
+  /** Tests: a database instead of the one the configuration names. */
+  database?: () => Promise<PaymentsDatabase>;
   now?: () => number;
   /** Rate limits (burst, per minute) for new requests per visitor and in all, and tab openings per session. */
   limits?: {
@@ -55,15 +56,14 @@ export interface PaymentsServiceEvents {
 
 /** Where the started service keeps its parts; undefined while stopped or disabled. */
 interface Running {
-  store: PaymentStore;
-  keypair: Keypair;
+  db: PaymentsDatabase;
   account: string;
   passphrase: string;
   requests: RequestBook;
   tabs: TabBook;
+  crediting: Crediting;
   timers: NodeJS.Timeout[];
   stream: StreamWatcher;
-  notes: RequestNotes;
 }
 
 export class PaymentsService extends EventEmitter<PaymentsServiceEvents> implements Service {
@@ -75,7 +75,7 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
   private readonly tabLimiter: RateLimiter;
   private run: Running | undefined;
   private usage = new Map<string, number>();
-  private inflight = new Set<string>();
+  private readonly sessions: SessionCache;
 
   constructor(opts: PaymentsServiceOptions) {
     super();
@@ -86,6 +86,9 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     this.horizon = c.seed === undefined ? undefined : (opts.horizon ?? (c.horizonUrl ? new HorizonClient(c.horizonUrl) : undefined));
     const tl = opts.limits?.tabsPerSession ?? { capacity: 3, perMinute: 6 };
     this.tabLimiter = new RateLimiter(tl.capacity, tl.perMinute);
+    this.sessions = new SessionCache(() => this.running().db, this.now);
+    // Credits are known to the session cache at once, whichever way they came.
+    this.on('complete', (e) => this.sessions.credited(e.request.sessionId, e.receipt.creditBytes));
   }
 
   /** A seed is configured. */
@@ -127,38 +130,44 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
       throw new Error(`payments: the bridge's Stellar account ${account} does not exist on the ${c.network} network yet. ` +
         `Fund it with at least 2 XLM${hint}, then start the bridge again.`);
     }
-    const store = PaymentStore.open(this.opts.dataDir);
+    const db = await (this.opts.database ?? (() => openPaymentsDatabase(c, this.opts.dataDir, this.log)))();
     try {
       const requests = new RequestBook({
-        store, destination: account, pricePerMibStroops: c.pricePerMibStroops, paymentMib: c.paymentMib,
+        store: db, destination: account, pricePerMibStroops: c.pricePerMibStroops, paymentMib: c.paymentMib,
         ...(c.ipfsPricePerMibStroops !== undefined ? { servicePrices: { ipfs: c.ipfsPricePerMibStroops } } : {}),
         requestTtlSeconds: c.requestTtlSeconds, now: this.now,
         ...(this.opts.limits?.perVisitor ? { perVisitor: this.opts.limits.perVisitor } : {}),
         ...(this.opts.limits?.global ? { global: this.opts.limits.global } : {}),
       });
       const tabs = new TabBook({
-        store, horizon: this.horizon, keypair, passphrase, pricePerMibStroops: c.pricePerMibStroops,
+        store: db, horizon: this.horizon, keypair, passphrase, pricePerMibStroops: c.pricePerMibStroops,
         settleSeconds: c.tabSettleSeconds, maxUnsettledStroops: c.tabMaxUnsettledStroops, now: this.now, log: this.log,
         onCredit: (complete) => this.emit('complete', complete),
+        onRevoke: (sessionId) => this.sessions.forget(sessionId),
         ...(this.opts.tabs?.abandonAfterMs !== undefined ? { abandonAfterMs: this.opts.tabs.abandonAfterMs } : {}),
         ...(this.opts.tabs?.tickMs !== undefined ? { tickMs: this.opts.tabs.tickMs } : {}),
       });
-      const stream = new StreamWatcher({
-        horizon: this.horizon, store, account, log: this.log,
-        credit: (hash, sig) => this.creditFromLedger(hash, 'stream', undefined, sig),
+      const crediting = new Crediting({
+        db, horizon: this.horizon, account, passphrase, priceOf: (s) => requests.priceOf(s), now: this.now, log: this.log,
+        onComplete: (e) => this.emit('complete', e),
+        onVerified: (seconds) => this.emit('verified', { seconds, via: 'xdr' }),
       });
-      this.run = { store, keypair, account, passphrase, requests, tabs, timers: [], stream, notes: new RequestNotes(store) };
-      requests.expire();
+      const stream = new StreamWatcher({
+        horizon: this.horizon, store: db, account, log: this.log,
+        credit: (hash, sig) => crediting.fromLedger(hash, 'stream', undefined, sig),
+      });
+      this.run = { db, account, passphrase, requests, tabs, crediting, timers: [], stream };
+      await requests.expire();
       tabs.start(own.sequence);
       this.run.timers.push(
-        setInterval(() => this.flushUsage(), USAGE_FLUSH_MS).unref(),
-        setInterval(() => this.run?.requests.expire(), EXPIRY_SWEEP_MS).unref(),
+        setInterval(() => void this.flushUsage(), USAGE_FLUSH_MS).unref(),
+        setInterval(() => void this.run?.requests.expire().catch((err: Error) => this.log.warn(`expiring requests: ${err.message}`)), EXPIRY_SWEEP_MS).unref(),
       );
       await stream.start(signal);
-      this.log.info(`payments on the ${c.network} network (${passphrase}), account ${account}, ${formatBalance(own.balance)} XLM`);
+      this.log.info(`payments on the ${c.network} network (${passphrase}), account ${account}, ${formatBalance(own.balance)} XLM; ${db.engine} database`);
     } catch (err) {
       await this.stop();
-      store.close();
+      await db.close().catch(() => undefined);
       throw err;
     }
   }
@@ -169,9 +178,9 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     for (const t of run.timers) clearInterval(t);
     await run.stream.stop();
     await run.tabs.stop();
-    this.flushUsage();
+    await this.flushUsage();
     this.run = undefined;
-    run.store.close();
+    await run.db.close();
   }
 
   health(): Health {
@@ -186,6 +195,7 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
       account: run.account,
       network: this.opts.config.network,
       horizon: this.horizon!.url,
+      database: run.db.engine,
       streamRecords: run.stream.records,
     };
   }
@@ -196,23 +206,23 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
    * The visitor's open request for `service`, or a new one. `sessionToken` puts a new request in that
    * session (credit carried across circuits); without it a new session is created and its token returned.
    */
-  requestPayment(visitorKey: string, service: PaidService, sessionToken?: string): RequestResult {
-    const run = this.running();
-    const result = run.requests.request(visitorKey, service, sessionToken);
+  async requestPayment(visitorKey: string, service: PaidService, sessionToken?: string): Promise<RequestResult> {
+    const result = await this.running().requests.request(visitorKey, service, sessionToken);
+    if (result.sessionToken) this.sessions.created(result.sessionToken, result.request.sessionId);
     if (result.created) this.emit('requested', result.request);
     return result;
   }
 
-  getRequest(id: string): PaymentRequest | undefined {
-    const r = this.running().requests.get(id);
+  async getRequest(id: string): Promise<PaymentRequest | undefined> {
+    const r = await this.running().requests.get(id);
     if (!r) return undefined;
     const { visitorKey: _v, ...request } = r;
     return request.status === 'open' && request.expiresAt <= this.now() ? { ...request, status: 'expired' } : request;
   }
 
   /** What the bridge saw of payments for a request that it did not credit (for the pay page). */
-  notesOf(requestId: string): PaymentNote[] {
-    return this.running().notes.of(requestId);
+  notesOf(requestId: string): Promise<PaymentNote[]> {
+    return this.running().db.notesOf(requestId);
   }
 
   /** The SEP-7 `web+stellar:pay?…` URI of a request. */
@@ -230,51 +240,13 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
   /** Checks a signed transaction paying `requestId` offline, submits it to Horizon, and credits it. */
   async submitXdr(requestId: string, xdr: unknown, signal?: AbortSignal): Promise<Receipt> {
     const run = this.running();
-    const request = this.requestOrThrow(requestId);
-    const now = this.now();
-    checkRequestPayable(request, now);
-    const started = performance.now();
-    const parsed = parseTransaction(xdr, run.passphrase);
-    const match = matchPayment(parsed.tx, { destination: run.account, amount: request.amount, memoHash: request.memoHash });
-    requireSignatures(parsed, run.passphrase, [...new Set([parsed.tx.source, match.from])]);
-    checkTimeBounds(parsed.tx, Math.floor(now / 1000), { requireMaxTime: false, minRemainingSeconds: 0 });
-    this.emit('verified', { seconds: (performance.now() - started) / 1000, via: 'xdr' });
-    // One submission per request at a time: a double click must not pay twice.
-    if (this.inflight.has(requestId)) throw new PaymentError('already_paid', `a payment for request ${requestId} is being submitted`);
-    this.inflight.add(requestId);
-    try {
-      try {
-        await this.horizon!.submit(parsed.envelope, signal);
-      } catch (err) {
-        if (err instanceof SubmitRejected) {
-          throw new PaymentError('transaction_failed', `the network refused the transaction: ${err.txCode}${err.opCodes.length ? ` (${err.opCodes.join(', ')})` : ''}`);
-        }
-        throw new PaymentError('horizon_unavailable', `could not submit the transaction (${(err as Error).message}); ` +
-          `if it reached the network it will be credited anyway: check the request again, or submit its hash ${parsed.hash}`);
-      }
-      try {
-        return await this.creditFromLedger(parsed.hash, 'xdr', request, signal);
-      } catch (err) {
-        // The stream may have credited it first: that is this payment's receipt, not a replay by the visitor.
-        if (isPaymentError(err, 'replay')) {
-          const mine = run.store.receiptsOf(request.sessionId).find((r) => r.transactionHash === parsed.hash);
-          if (mine) return mine;
-        }
-        throw err;
-      }
-    } finally {
-      this.inflight.delete(requestId);
-    }
+    return run.crediting.submitXdr(await this.requestOrThrow(requestId), xdr, signal);
   }
 
   /** Credits a transaction the visitor submitted itself, looked up on Horizon by its hash. */
   async submitHash(requestId: string, hash: unknown, signal?: AbortSignal): Promise<Receipt> {
-    this.running();
-    const request = this.requestOrThrow(requestId);
-    if (typeof hash !== 'string' || !/^[0-9a-fA-F]{64}$/.test(hash)) {
-      throw new PaymentError('unknown_transaction', 'expected a transaction hash: 64 hexadecimal characters');
-    }
-    return this.creditFromLedger(hash.toLowerCase(), 'hash', request, signal);
+    const run = this.running();
+    return run.crediting.submitHash(await this.requestOrThrow(requestId), hash, signal);
   }
 
   /** Opens a tab for `payer` in the session of `ref` (a session token or a payment request id). */
@@ -282,14 +254,14 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     const run = this.running();
     let session: SessionRow | undefined;
     let request: PaymentRequest | undefined;
-    const byId = typeof ref === 'string' ? run.requests.get(ref) : undefined;
+    const byId = typeof ref === 'string' ? await run.requests.get(ref) : undefined;
     if (byId) {
       if (byId.expiresAt <= this.now() && byId.status !== 'paid') throw new PaymentError('expired_request', `payment request ${ref} has expired`);
       const { visitorKey: _v, ...r } = byId;
       request = r;
-      session = run.store.session(byId.sessionId);
+      session = await run.db.session(byId.sessionId);
     } else {
-      session = run.requests.resolveSession(ref);
+      session = await run.requests.resolveSession(ref);
     }
     if (!session) throw new PaymentError('unknown_session', 'expected a session token or a payment request id known here');
     const wait = this.tabLimiter.take(session.id, this.now());
@@ -297,68 +269,69 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
       const secs = Math.ceil(wait / 1000);
       throw new PaymentError('rate_limited', `too many tabs opened; try again in ${secs} s`, { retryAfterSeconds: secs });
     }
-    request ??= run.requests.requestFor(session, 'tor');
+    request ??= await run.requests.requestFor(session, 'tor');
     return run.tabs.open(session, request, payer, signal);
   }
 
   /** Verifies a tab's next cumulative transaction (offline) and credits the increment at once. */
-  submitTab(tabId: string, xdr: unknown): { receipt: Receipt; tab: TabInfo } {
+  async submitTab(tabId: string, xdr: unknown): Promise<{ receipt: Receipt; tab: TabInfo }> {
     const started = performance.now();
-    const result = this.running().tabs.submit(tabId, xdr);
-    this.emit('verified', { seconds: (performance.now() - started) / 1000, via: 'tab' });
-    return result;
+    return this.running().tabs.submit(tabId, xdr, () => this.emit('verified', { seconds: (performance.now() - started) / 1000, via: 'tab' }));
   }
 
   /** A tab as its payer sees it. */
-  getTab(tabId: string): TabInfo | undefined {
+  async getTab(tabId: string): Promise<TabInfo | undefined> {
     const run = this.running();
-    const t = run.store.tab(tabId);
+    const t = await run.db.tab(tabId);
     return t ? run.tabs.info(t) : undefined;
   }
 
   // --- sessions --------------------------------------------------------------------------------
 
-  resolveSession(token: string): string | undefined {
-    return this.running().requests.resolveSession(token)?.id;
+  /**
+   * The token's session id, from memory; a promise when it must be looked up first (a session made
+   * before a restart, or by another bridge), after which the answer is in memory.
+   */
+  resolveSession(token: string): string | undefined | Promise<string | undefined> {
+    this.running();
+    return this.sessions.resolve(token);
   }
 
-  sessionState(token: string): SessionState | undefined {
+  async sessionState(token: string): Promise<SessionState | undefined> {
     const run = this.running();
-    const s = run.requests.resolveSession(token);
+    const s = await run.requests.resolveSession(token);
     if (!s) return undefined;
     const used = s.usedBytes + (this.usage.get(s.id) ?? 0);
     return {
       sessionId: s.id, visitorKey: s.visitorKey, creditBytes: s.creditBytes, usedBytes: used,
-      remainingBytes: Math.max(0, s.creditBytes - used), receipts: run.store.receiptsOf(s.id),
+      remainingBytes: Math.max(0, s.creditBytes - used), receipts: await run.db.receiptsOf(s.id),
     };
   }
 
-  /** Records `bytes` served on paid credit; returns the credit left. Written to disk in batches (each second). */
+  /** Records `bytes` served on paid credit; returns the credit left. Written to the database in batches (each second). */
   consume(sessionId: string, bytes: number): number {
-    const run = this.running();
-    const s = run.store.session(sessionId);
-    if (!s) throw new PaymentError('unknown_session', `no session ${sessionId}`);
+    this.running();
     if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError('bytes must be a non-negative integer');
-    const pending = (this.usage.get(sessionId) ?? 0) + bytes;
-    this.usage.set(sessionId, pending);
-    return Math.max(0, s.creditBytes - s.usedBytes - pending);
+    this.usage.set(sessionId, (this.usage.get(sessionId) ?? 0) + bytes);
+    this.sessions.used(sessionId, bytes);
+    return this.sessions.credit(sessionId);
   }
 
-  /** Paid bytes a session has left (0 for an unknown one): where the meter starts after a restart. */
+  /** Paid bytes a session has left, as this bridge knows it (0 for a session not looked up yet). */
   sessionCredit(sessionId: string): number {
-    const s = this.running().store.session(sessionId);
-    return s ? Math.max(0, s.creditBytes - s.usedBytes - (this.usage.get(sessionId) ?? 0)) : 0;
+    this.running();
+    return this.sessions.credit(sessionId);
   }
 
-  receipts(sessionToken: string): Receipt[] {
+  async receipts(sessionToken: string): Promise<Receipt[]> {
     const run = this.running();
-    const s = run.requests.resolveSession(sessionToken);
+    const s = await run.requests.resolveSession(sessionToken);
     if (!s) throw new PaymentError('unknown_session', 'the session token is not known here');
-    return run.store.receiptsOf(s.id);
+    return run.db.receiptsOf(s.id);
   }
 
-  earnings(): Earnings {
-    return this.running().store.earnings();
+  earnings(): Promise<Earnings> {
+    return this.running().db.earnings();
   }
 
   /** Resolves once pending stream records and tab settlements are processed (tests, shutdown). */
@@ -382,8 +355,8 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     return this.run;
   }
 
-  private requestOrThrow(id: string): PaymentRequest & { visitorKey: string } {
-    const r = typeof id === 'string' ? this.running().requests.get(id) : undefined;
+  private async requestOrThrow(id: string): Promise<PaymentRequest & { visitorKey: string }> {
+    const r = typeof id === 'string' ? await this.running().requests.get(id) : undefined;
     if (!r) throw new PaymentError('unknown_request', `no payment request ${String(id)}`);
     return r;
   }
@@ -404,68 +377,14 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     return served;
   }
 
-  /**
-   * Looks a transaction up on the ledger and credits its payment to the request its memo names (or
-   * `expected`, which it must then match). Throws PaymentError: unknown_transaction, transaction_failed,
-   * wrong_memo, wrong_destination, wrong_amount, expired_request, replay, horizon_unavailable…
-   */
-  private async creditFromLedger(hash: string, via: Receipt['via'], expected?: PaymentRequest, signal?: AbortSignal): Promise<Receipt> {
-    const run = this.running();
-    const info = await this.horizonCall(() => this.horizon!.transaction(hash, signal), `look up transaction ${hash}`);
-    if (!info) throw new PaymentError('unknown_transaction', `the network does not know transaction ${hash} (yet?)`);
-    if (!info.successful) throw new PaymentError('transaction_failed', `transaction ${hash} failed on the ledger; it paid nothing`);
-    const parsed = parseTransaction(info.envelopeXdr, run.passphrase);
-    if (parsed.hash !== info.hash.toLowerCase()) {
-      throw new PaymentError('wrong_network', `transaction ${hash} does not hash to its id under "${run.passphrase}": Horizon is on another network`);
-    }
-    if (parsed.tx.source === run.account) {
-      throw new PaymentError('wrong_source', `transaction ${hash} is the bridge's own (a tab settlement or a filler), credited by its tab`);
-    }
-    const request = expected ?? requestOfMemo(run, parsed.tx);
-    let match: ReturnType<typeof matchPayment>;
-    try {
-      match = matchPayment(parsed.tx, { destination: run.account, amount: request.amount, memoHash: request.memoHash });
-      if (info.createdAt > request.expiresAt + LATE_PAYMENT_GRACE_MS) {
-        throw new PaymentError('expired_request', `transaction ${hash} reached the ledger at ${new Date(info.createdAt).toISOString()}, ` +
-          `after payment request ${request.id} expired (${new Date(request.expiresAt).toISOString()})`);
-      }
-    } catch (err) {
-      // Not credited, but seen: the visitor's pay page says what arrived.
-      const note = isPaymentError(err) ? noteFor(err, parsed.tx, request, run.account) : undefined;
-      if (note) run.notes.add(request.id, info.hash, note, this.now());
-      throw err;
-    }
-    const opIds = await this.horizonCall(() => this.horizon!.operationIds(hash, signal), `list the operations of ${hash}`);
-    const operationId = opIds[match.opIndex];
-    if (operationId === undefined) throw new PaymentError('horizon_unavailable', `Horizon listed no operation ${match.opIndex} for ${hash}`);
-    const bytes = Number((match.amount * BigInt(MIB)) / (run.requests.priceOf(request.service) || 1n));
-    const full = run.store.request(request.id)!;
-    const { visitorKey, ...req } = full;
-    const receipt = run.store.credit({
-      request: req, operationId, transactionHash: info.hash, from: match.from, amount: match.amount,
-      creditBytes: Math.max(request.creditBytes, bytes), via, createdAt: this.now(),
-    });
-    this.log.info(`credited ${formatBalance(match.amount)} XLM from ${match.from} to request ${request.id} (${via}, operation ${operationId})`);
-    this.emit('complete', { receipt, request: { ...req, status: 'paid' }, visitorKey });
-    return receipt;
-  }
-
-  private async horizonCall<T>(fn: () => Promise<T>, what: string): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      if (err instanceof HorizonUnavailable) throw new PaymentError('horizon_unavailable', `could not ${what}: ${err.message}`, { cause: err });
-      throw err;
-    }
-  }
-
-  private flushUsage(): void {
+  /** Writes the usage counted since the last flush; kept for the next one when the database refuses. */
+  private async flushUsage(): Promise<void> {
     const run = this.run;
     if (!run || this.usage.size === 0) return;
     const batch = this.usage;
     this.usage = new Map();
     try {
-      run.store.addUsage(batch);
+      await run.db.addUsage(batch);
     } catch (err) {
       for (const [k, v] of batch) this.usage.set(k, (this.usage.get(k) ?? 0) + v);
       this.log.error(`recording usage failed: ${(err as Error).message}`);
@@ -473,16 +392,8 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
   }
 }
 
-function requestOfMemo(run: Running, tx: Transaction): PaymentRequest {
-  const memo = tx.memo;
-  if (memo.type !== 'hash' || memo.value === null) throw new PaymentError('wrong_memo', 'the payment carries no MEMO_HASH of a payment request');
-  const hex = Buffer.from(memo.value as Buffer).toString('hex');
-  const r = run.store.requestByMemo(hex);
-  if (!r) throw new PaymentError('wrong_memo', `no payment request has the memo ${hex}`);
-  const { visitorKey: _v, ...request } = r;
-  return request;
-}
-
 function formatBalance(stroops: bigint): string {
   return formatXlm(stroops).replace(/\.?0+$/, '');
 }
+
+export { MIB };

@@ -35,12 +35,12 @@ describe('request notes', () => {
     });
     await payments.start();
     try {
-      const { request } = payments.requestPayment('circuit:9', 'tor');
+      const { request } = await payments.requestPayment('circuit:9', 'tor');
       await payUri(ledger, visitor.keypair, payments.paymentUri(request));
-      for (let i = 0; i < 100 && payments.notesOf(request.id).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
-      expect(payments.notesOf(request.id)).toEqual([{ kind: 'expired', received: '0.1000000' }]);
-      expect(payments.earnings().receipts).toBe(0);
-      expect(payments.getRequest(request.id)?.status).not.toBe('paid');
+      for (let i = 0; i < 100 && (await payments.notesOf(request.id)).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(await payments.notesOf(request.id)).toEqual([{ kind: 'expired', received: '0.1000000' }]);
+      expect((await payments.earnings()).receipts).toBe(0);
+      expect((await payments.getRequest(request.id))?.status).not.toBe('paid');
     } finally {
       await payments.stop();
     }

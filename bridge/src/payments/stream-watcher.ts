@@ -9,13 +9,13 @@
 import type { Logger } from '../log/logger.js';
 import { isPaymentError } from './errors.js';
 import type { HorizonApi, PaymentRecord } from './horizon.js';
-import type { PaymentStore } from './store.js';
+import type { PaymentsDatabase } from './db/payments-database.js';
 
 const CURSOR_KEY = 'stream_cursor';
 
 export interface StreamWatcherOptions {
   horizon: HorizonApi;
-  store: PaymentStore;
+  store: PaymentsDatabase;
   /** The bridge's account. */
   account: string;
   log: Logger;
@@ -38,11 +38,11 @@ export class StreamWatcher {
 
   async start(signal?: AbortSignal): Promise<void> {
     const { store, horizon, account } = this.o;
-    let cursor = store.getValue(CURSOR_KEY);
+    let cursor = await store.getValue(CURSOR_KEY);
     if (cursor === undefined) {
       // First start: payments before now belong to no request of ours; begin after the newest one.
       cursor = (await horizon.latestPaymentCursor(account, signal).catch(() => undefined)) ?? 'now';
-      if (cursor !== 'now') store.setValue(CURSOR_KEY, cursor);
+      if (cursor !== 'now') await store.setValue(CURSOR_KEY, cursor);
     }
     this.close = horizon.streamPayments(account, cursor, {
       onRecord: (record) => {
@@ -93,7 +93,7 @@ export class StreamWatcher {
         }
       }
     }
-    this.o.store.setValue(CURSOR_KEY, record.pagingToken);
+    await this.o.store.setValue(CURSOR_KEY, record.pagingToken);
   }
 }
 

@@ -82,7 +82,7 @@ describe('opening a tab', () => {
   it('reserves the next sequence numbers in order and checks the payer', async () => {
     const s = service();
     await s.start();
-    const { request, sessionToken } = s.requestPayment('circuit:1', 'tor');
+    const { request, sessionToken } = (await s.requestPayment('circuit:1', 'tor'));
     const base = await seqOf(bridge);
     const p1 = await payer();
     const p2 = await payer();
@@ -94,7 +94,7 @@ describe('opening a tab', () => {
     expect(t2.requestId).toBe(request.id);
     // The same payer again: its open tab, from the same session; refused from another.
     expect((await s.openTab(sessionToken!, p1.publicKey())).id).toBe(t1.id);
-    const other = s.requestPayment('circuit:2', 'tor').sessionToken!;
+    const other = (await s.requestPayment('circuit:2', 'tor')).sessionToken!;
     expect((await paymentErrorOf(s.openTab(other, p1.publicKey()))).code).toBe('tab_exists');
 
     expect((await paymentErrorOf(s.openTab(sessionToken!, Keypair.random().publicKey()))).code).toBe('unfunded_payer');
@@ -117,7 +117,7 @@ describe('opening a tab', () => {
     flaky.mapAccount = (a) => (a.id === bridge.publicKey() ? a : { ...a, thresholds: { low: 1, med: 2, high: 3 } });
     const s = service({ horizon: flaky });
     await s.start();
-    const token = s.requestPayment('circuit:1', 'tor').sessionToken!;
+    const token = (await s.requestPayment('circuit:1', 'tor')).sessionToken!;
     const err = await paymentErrorOf(s.openTab(token, (await payer()).publicKey()));
     expect(err.code).toBe('weak_signer');
     expect(err.message).toMatch(/weight 1.*need 2/);
@@ -126,7 +126,7 @@ describe('opening a tab', () => {
   it('rate-limits tab openings per session', async () => {
     const s = service({ limits: { tabsPerSession: { capacity: 1, perMinute: 1 } } });
     await s.start();
-    const token = s.requestPayment('circuit:1', 'tor').sessionToken!;
+    const token = (await s.requestPayment('circuit:1', 'tor')).sessionToken!;
     await s.openTab(token, (await payer()).publicKey());
     expect((await paymentErrorOf(s.openTab(token, (await payer()).publicKey()))).code).toBe('rate_limited');
   });
@@ -138,16 +138,16 @@ describe('tab transactions', () => {
     const seen: bigint[] = [];
     s.on('complete', (c) => seen.push(c.receipt.amount));
     await s.start();
-    const { sessionToken } = s.requestPayment('circuit:1', 'tor');
+    const { sessionToken } = (await s.requestPayment('circuit:1', 'tor'));
     const p = await payer();
     const tab = await s.openTab(sessionToken!, p.publicKey());
-    const r1 = s.submitTab(tab.id, tx(tab, p, 15_000n));
+    const r1 = (await s.submitTab(tab.id, tx(tab, p, 15_000n)));
     expect(r1.receipt).toMatchObject({ via: 'tab', tabId: tab.id, amount: 15_000n, creditBytes: Math.floor(1.5 * MIB) });
-    const r2 = s.submitTab(tab.id, tx(tab, p, 40_000n));
+    const r2 = (await s.submitTab(tab.id, tx(tab, p, 40_000n)));
     expect(r2.receipt).toMatchObject({ amount: 25_000n, creditBytes: 4 * MIB - Math.floor(1.5 * MIB) });
     expect(r2.tab.amount).toBe('40000');
     expect(seen).toEqual([15_000n, 25_000n]);
-    expect(s.sessionState(sessionToken!)!.creditBytes).toBe(4 * MIB);
+    expect((await s.sessionState(sessionToken!))!.creditBytes).toBe(4 * MIB);
 
     const refusals: Array<[string, string]> = [
       ['replay', tx(tab, p, 40_000n)],
@@ -161,7 +161,7 @@ describe('tab transactions', () => {
     ];
     for (const [code, xdr] of refusals) expect([code, (await paymentErrorOf(() => s.submitTab(tab.id, xdr))).code]).toEqual([code, code]);
     expect((await paymentErrorOf(() => s.submitTab('tab_nope', tx(tab, p, 1n)))).code).toBe('unknown_tab');
-    expect(s.getTab(tab.id)!.amount).toBe('40000');
+    expect((await s.getTab(tab.id))!.amount).toBe('40000');
   });
 });
 
@@ -169,18 +169,18 @@ describe('settlement', () => {
   it('settles in sequence order: fills an abandoned tab, settles lower tabs first, closes them', async () => {
     const s = service({ maxUnsettled: 100_000n });
     await s.start();
-    const token = s.requestPayment('circuit:1', 'tor').sessionToken!;
+    const token = (await s.requestPayment('circuit:1', 'tor')).sessionToken!;
     const base = await seqOf(bridge);
     const [pa, pb, pc] = [await payer(), await payer(), await payer()];
     const ta = await s.openTab(token, pa.publicKey()); // abandoned: no transaction ever
     const tb = await s.openTab(token, pb.publicKey()); // active, not due yet
     const tc = await s.openTab(token, pc.publicKey()); // reaches TAB_MAX_UNSETTLED
     const before = { b: await balanceOf(pb), c: await balanceOf(pc), bridge: await balanceOf(bridge) };
-    s.submitTab(tb.id, tx(tb, pb, 20_000n));
-    s.submitTab(tb.id, tx(tb, pb, 30_000n));
+    (await s.submitTab(tb.id, tx(tb, pb, 20_000n)));
+    (await s.submitTab(tb.id, tx(tb, pb, 30_000n)));
     await s.settleTabs();
     expect(await seqOf(bridge)).toBe(base); // nothing due yet
-    s.submitTab(tc.id, tx(tc, pc, 100_000n)); // due now, and so is everything below it
+    (await s.submitTab(tc.id, tx(tc, pc, 100_000n))); // due now, and so is everything below it
     await s.settleTabs();
 
     expect(await seqOf(bridge)).toBe(base + 3n);
@@ -189,9 +189,9 @@ describe('settlement', () => {
     const gained = (await balanceOf(bridge)) - before.bridge;
     expect(gained).toBeGreaterThan(130_000n - 3n * 10_000n); // minus at most three fees
     expect(gained).toBeLessThanOrEqual(130_000n);
-    expect([s.getTab(ta.id)!.status, s.getTab(tb.id)!.status, s.getTab(tc.id)!.status]).toEqual(['filled', 'settled', 'settled']);
+    expect([(await s.getTab(ta.id))!.status, (await s.getTab(tb.id))!.status, (await s.getTab(tc.id))!.status]).toEqual(['filled', 'settled', 'settled']);
     expect((await paymentErrorOf(() => s.submitTab(tb.id, tx(tb, pb, 40_000n)))).code).toBe('tab_closed');
-    expect(s.earnings()).toMatchObject({ onChainStroops: 130_000n, unsettledTabStroops: 0n });
+    expect((await s.earnings())).toMatchObject({ onChainStroops: 130_000n, unsettledTabStroops: 0n });
     // The payer opens a new tab, at the next number.
     expect((await s.openTab(token, pb.publicKey())).sequence).toBe(String(base + 4n));
   });
@@ -199,50 +199,50 @@ describe('settlement', () => {
   it('settles after TAB_SETTLE_SECONDS, and fills a run of abandoned tabs with one transaction', async () => {
     const s = service({ settleSeconds: 1, tabs: { tickMs: 3_600_000, abandonAfterMs: 0 } });
     await s.start();
-    const token = s.requestPayment('circuit:1', 'tor').sessionToken!;
+    const token = (await s.requestPayment('circuit:1', 'tor')).sessionToken!;
     const base = await seqOf(bridge);
     const empties = [await s.openTab(token, (await payer()).publicKey()), await s.openTab(token, (await payer()).publicKey())];
     await s.settleTabs();
     expect(await seqOf(bridge)).toBe(base + 2n);
-    expect(empties.map((t) => s.getTab(t.id)!.status)).toEqual(['filled', 'filled']);
+    expect((await Promise.all(empties.map((t) => s.getTab(t.id)))).map((t) => t!.status)).toEqual(['filled', 'filled']);
     // One filler transaction: the bridge account's sequence jumped by two in one ledger.
     const p = await payer();
     const t = await s.openTab(token, p.publicKey());
-    s.submitTab(t.id, tx(t, p, 10_000n));
+    (await s.submitTab(t.id, tx(t, p, 10_000n)));
     await s.settleTabs();
-    expect(s.getTab(t.id)!.status).toBe('open');
+    expect((await s.getTab(t.id))!.status).toBe('open');
     await new Promise((r) => setTimeout(r, 1100));
     await s.settleTabs();
-    expect(s.getTab(t.id)!.status).toBe('settled');
+    expect((await s.getTab(t.id))!.status).toBe('settled');
     expect(await seqOf(bridge)).toBe(base + 3n);
   });
 
   it('settles before the time bound runs out', async () => {
     const s = service();
     await s.start();
-    const token = s.requestPayment('circuit:1', 'tor').sessionToken!;
+    const token = (await s.requestPayment('circuit:1', 'tor')).sessionToken!;
     const p = await payer();
     const t = await s.openTab(token, p.publicKey());
-    s.submitTab(t.id, tx(t, p, 10_000n, { maxTime: nowSec() + 95 })); // within SETTLE_MARGIN + 35 s
+    (await s.submitTab(t.id, tx(t, p, 10_000n, { maxTime: nowSec() + 95 }))); // within SETTLE_MARGIN + 35 s
     await s.settleTabs();
-    expect(s.getTab(t.id)!.status).toBe('open');
-    s.submitTab(t.id, tx(t, p, 20_000n, { maxTime: nowSec() + 91 }));
+    expect((await s.getTab(t.id))!.status).toBe('open');
+    (await s.submitTab(t.id, tx(t, p, 20_000n, { maxTime: nowSec() + 91 })));
     // Due once now ≥ maxTime − 60 s: simulate the clock moving on.
     const later = service({ now: () => Date.now() + 40_000 });
     await s.stop();
     await later.start();
     await later.settleTabs();
-    expect(later.getTab(t.id)!.status).toBe('settled');
+    expect((await later.getTab(t.id))!.status).toBe('settled');
   });
 
   it('revokes the credit of a tab whose payment fails on the ledger (payer drained its account)', async () => {
     const s = service({ settleSeconds: 1, maxUnsettled: 10n ** 15n });
     await s.start();
-    const { sessionToken } = s.requestPayment('circuit:1', 'tor');
+    const { sessionToken } = (await s.requestPayment('circuit:1', 'tor'));
     const p = await payer();
     const t = await s.openTab(sessionToken!, p.publicKey());
-    s.submitTab(t.id, tx(t, p, 5_000_000_000n)); // 500 XLM
-    expect(s.sessionState(sessionToken!)!.creditBytes).toBe(500 * 1000 * MIB);
+    (await s.submitTab(t.id, tx(t, p, 5_000_000_000n))); // 500 XLM
+    expect((await s.sessionState(sessionToken!))!.creditBytes).toBe(500 * 1000 * MIB);
     // The payer empties its account (down to 200 XLM) before the bridge settles.
     await horizon.submit(paymentTransaction({
       source: p, sequence: await seqOf(p), destination: bridge.publicKey(), amount: (await balanceOf(p)) - 2_000_000_000n,
@@ -251,27 +251,27 @@ describe('settlement', () => {
     const base = await seqOf(bridge);
     await new Promise((r) => setTimeout(r, 1100));
     await s.settleTabs();
-    expect(s.getTab(t.id)!.status).toBe('failed');
+    expect((await s.getTab(t.id))!.status).toBe('failed');
     expect(await seqOf(bridge)).toBe(base + 1n); // a failed transaction still consumes its number
-    expect(s.sessionState(sessionToken!)!.creditBytes).toBe(0);
-    expect(s.earnings().failedTabStroops).toBe(5_000_000_000n);
+    expect((await s.sessionState(sessionToken!))!.creditBytes).toBe(0);
+    expect((await s.earnings()).failedTabStroops).toBe(5_000_000_000n);
     expect(logs.text()).toMatch(/credit was revoked/);
   });
 
   it('loses a tab whose sequence number the account used elsewhere, and says why', async () => {
     const s = service({ maxUnsettled: 1n });
     await s.start();
-    const token = s.requestPayment('circuit:1', 'tor').sessionToken!;
+    const token = (await s.requestPayment('circuit:1', 'tor')).sessionToken!;
     const p = await payer();
     const t = await s.openTab(token, p.publicKey());
     // The publisher pays someone from the bridge's account (with the seed): that consumes the tab's number.
     await horizon.submit(paymentTransaction({
       source: bridge, sequence: await seqOf(bridge), destination: p.publicKey(), amount: 1n, passphrase: ledger.networkPassphrase, memoText: 'x',
     }));
-    s.submitTab(t.id, tx(t, p, 10_000n)); // due at once (TAB_MAX_UNSETTLED = 1 stroop)
+    (await s.submitTab(t.id, tx(t, p, 10_000n))); // due at once (TAB_MAX_UNSETTLED = 1 stroop)
     await s.settleTabs();
     await s.settleTabs();
-    expect(s.getTab(t.id)!.status).toBe('lost');
+    expect((await s.getTab(t.id))!.status).toBe('lost');
     expect(logs.text()).toMatch(/Use an account dedicated to the bridge/);
   });
 
@@ -279,21 +279,21 @@ describe('settlement', () => {
     const flaky = new FlakyHorizon(new HorizonClient(ledger.url));
     const s = service({ horizon: flaky, maxUnsettled: 1n });
     await s.start();
-    const token = s.requestPayment('circuit:1', 'tor').sessionToken!;
+    const token = (await s.requestPayment('circuit:1', 'tor')).sessionToken!;
     const p = await payer();
     const t = await s.openTab(token, p.publicKey());
     const before = await balanceOf(p);
     flaky.loseSubmitAnswers = 1; // the settlement reaches the ledger, but we never hear back
-    s.submitTab(t.id, tx(t, p, 10_000n)); // due at once: a pass starts
+    (await s.submitTab(t.id, tx(t, p, 10_000n))); // due at once: a pass starts
     await s.idle();
     expect(flaky.loseSubmitAnswers).toBe(0);
-    expect(s.getTab(t.id)!.status).toBe('settling');
+    expect((await s.getTab(t.id))!.status).toBe('settling');
     // This ledger answers a resubmitted transaction with its earlier result, as Horizon does; stellar-core
     // alone would say tx_bad_seq. Take the harder road: the number is consumed, the hash is looked up.
     flaky.failing.set('submit', new SubmitRejected('tx_bad_seq', []));
-    for (let i = 0; i < 3 && s.getTab(t.id)!.status !== 'settled'; i++) await s.settleTabs();
+    for (let i = 0; i < 3 && (await s.getTab(t.id))!.status !== 'settled'; i++) await s.settleTabs();
     flaky.failing.delete('submit');
-    expect(s.getTab(t.id)!.status).toBe('settled');
+    expect((await s.getTab(t.id))!.status).toBe('settled');
     expect(before - (await balanceOf(p))).toBe(10_000n);
     expect(logs.text()).toMatch(/found after a retry/);
 
@@ -301,7 +301,7 @@ describe('settlement', () => {
     const q = await payer();
     const t2 = await s.openTab(token, q.publicKey());
     flaky.failing.set('submit', new HorizonUnavailable('down (test)'));
-    s.submitTab(t2.id, tx(t2, q, 20_000n));
+    (await s.submitTab(t2.id, tx(t2, q, 20_000n)));
     await s.settleTabs();
     await s.stop();
     expect(tabRows().find((r) => r.id === t2.id)?.status).toBe('settling');
@@ -309,7 +309,7 @@ describe('settlement', () => {
     const s2 = service({ maxUnsettled: 1n });
     await s2.start();
     await s2.settleTabs();
-    expect(s2.getTab(t2.id)!.status).toBe('settled');
+    expect((await s2.getTab(t2.id))!.status).toBe('settled');
     expect(qBefore - (await balanceOf(q))).toBe(20_000n);
   });
 
@@ -317,10 +317,10 @@ describe('settlement', () => {
     // The bridge's clock runs 300 s behind the ledger's: it accepts a transaction the ledger finds too late.
     const s = service({ now: () => Date.now() - 300_000, maxUnsettled: 1n });
     await s.start();
-    const token = s.requestPayment('circuit:1', 'tor').sessionToken!;
+    const token = (await s.requestPayment('circuit:1', 'tor')).sessionToken!;
     const p = await payer();
     const t = await s.openTab(token, p.publicKey());
-    s.submitTab(t.id, tx(t, p, 10_000n, { maxTime: nowSec() - 10 }));
+    (await s.submitTab(t.id, tx(t, p, 10_000n, { maxTime: nowSec() - 10 })));
     const base = await seqOf(bridge);
     await s.settleTabs();
     await s.settleTabs();

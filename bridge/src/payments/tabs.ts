@@ -32,7 +32,8 @@ import type { Logger } from '../log/logger.js';
 import { PaymentError } from './errors.js';
 import { HorizonUnavailable, SubmitRejected, signerWeight, spendableBalance, type HorizonApi } from './horizon.js';
 import { MIB, newId } from './payment-requests.js';
-import type { PaymentStore, SessionRow, TabRow } from './store.js';
+import type { PaymentsDatabase } from './db/payments-database.js';
+import type { SessionRow, TabRow } from './db/rows.js';
 import type { PaymentComplete, PaymentRequest, Receipt } from './types.js';
 import { verifyTabTransaction, type TabTerms } from './verify.js';
 
@@ -46,7 +47,7 @@ export const TAB_MAX_FEE_STROOPS = 10_000n;
 const FILLER_FEE = '1000';
 
 export interface TabBookOptions {
-  store: PaymentStore;
+  store: PaymentsDatabase;
   horizon: HorizonApi;
   /** The bridge's keypair: signs settlements and fillers. */
   keypair: Keypair;
@@ -57,6 +58,8 @@ export interface TabBookOptions {
   now: () => number;
   log: Logger;
   onCredit: (complete: PaymentComplete) => void;
+  /** A tab's credit was taken back (its session's credit changed in the database). */
+  onRevoke?: (sessionId: string) => void;
   /** An empty tab (no transaction yet) is abandoned after this long. Default max(settleSeconds, 60 s). */
   abandonAfterMs?: number;
   /** How often the settler looks at the book. Default 1 s. */
@@ -121,7 +124,7 @@ export class TabBook {
   async open(session: SessionRow, request: PaymentRequest, payer: string, signal?: AbortSignal): Promise<TabInfo> {
     if (typeof payer !== 'string' || !StrKey.isValidEd25519PublicKey(payer)) throw new PaymentError('wrong_source', 'the payer must be a Stellar account (G…, 56 characters)');
     if (payer === this.bridge) throw new PaymentError('wrong_source', 'the payer cannot be the bridge itself');
-    const existing = this.o.store.openTabOfPayer(payer);
+    const existing = await this.o.store.openTabOfPayer(payer);
     if (existing) {
       if (existing.sessionId === session.id) return this.info(existing);
       throw new PaymentError('tab_exists', `${payer} already has an open tab`);
@@ -143,7 +146,7 @@ export class TabBook {
     }
     this.noteSequence(own.sequence);
     try {
-      const tab = this.o.store.insertTab({
+      const tab = await this.o.store.insertTab({
         id: newId('tab'), requestId: request.id, sessionId: session.id, payer,
         memoHash: randomBytes(32).toString('hex'),
         limitStroops: spendable, openedAt: this.o.now(),
@@ -151,21 +154,23 @@ export class TabBook {
       this.o.log.info(`tab ${tab.id} opened for ${payer} at sequence ${tab.sequence}, limit ${formatXlm(spendable)} XLM`);
       return this.info(tab);
     } catch (err) {
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new PaymentError('tab_exists', `${payer} already has an open tab`);
+      // One open tab per payer is the database's rule (SQLite's and PostgreSQL's unique violation).
+      if (['SQLITE_CONSTRAINT_UNIQUE', '23505'].includes(String((err as { code?: string }).code))) throw new PaymentError('tab_exists', `${payer} already has an open tab`);
       throw err;
     }
   }
 
   /** Verifies the tab's next cumulative transaction offline and credits the increment. */
-  submit(tabId: string, xdr: unknown): { receipt: Receipt; tab: TabInfo } {
-    const tab = this.o.store.tab(tabId);
+  async submit(tabId: string, xdr: unknown, onVerified?: () => void): Promise<{ receipt: Receipt; tab: TabInfo }> {
+    const tab = await this.o.store.tab(tabId);
     if (!tab) throw new PaymentError('unknown_tab', `no tab ${tabId}`);
     if (tab.status !== 'open') throw new PaymentError('tab_closed', `tab ${tabId} is ${tab.status}; open a new tab`);
     const now = this.o.now();
     const v = verifyTabTransaction(xdr, this.terms(tab), this.o.passphrase, Math.floor(now / 1000));
-    const request = this.o.store.request(tab.requestId)!;
+    onVerified?.();
+    const request = (await this.o.store.request(tab.requestId))!;
     const creditedBytes = this.bytesFor(v.amount);
-    const receipt = this.o.store.credit({
+    const receipt = await this.o.store.credit({
       request, operationId: `tab:${tab.id}:${v.amount}`, transactionHash: v.parsed.hash, from: tab.payer,
       amount: v.amount - tab.amount, creditBytes: creditedBytes - tab.creditedBytes, via: 'tab', createdAt: now,
       tab: { id: tab.id, amount: v.amount, creditedBytes, latestXdr: v.parsed.xdr, maxTime: v.maxTime },
@@ -234,7 +239,7 @@ export class TabBook {
 
   /** One pass: settle or fill, in sequence order, every pending tab up to the last one that is due. */
   private async pass(): Promise<void> {
-    const tabs = this.o.store.pendingTabs();
+    const tabs = await this.o.store.pendingTabs();
     const now = this.o.now();
     let last = -1;
     tabs.forEach((t, i) => { if (this.isDue(t, now)) last = i; });
@@ -243,33 +248,34 @@ export class TabBook {
     for (let i = 0; i <= last; i++) {
       const seq = this.accountSeq!;
       if (tabs[i]!.sequence <= seq) {
-        await this.consumedElsewhere(this.fresh(tabs[i]!));
+        await this.consumedElsewhere(await this.fresh(tabs[i]!));
         continue;
       }
       // A hole below this tab (numbers allocated but their rows gone, or the account moved): close it.
       if (tabs[i]!.sequence > seq + 1n) await this.fill(seq + 1n, tabs[i]!.sequence - 1n, []);
       // Re-read after every await: a credit may have raised the tab meanwhile, and the latest must go out.
-      const t = this.fresh(tabs[i]!);
+      const t = await this.fresh(tabs[i]!);
       if (t.status === 'settling' || (t.status === 'open' && t.amount > 0n)) {
         await this.settleOne(t);
         continue;
       }
-      // A run of consecutive empty tabs is closed by one filler. Closing them ('void') happens before the
-      // await, so no transaction can be credited to a tab whose number is being filled.
-      const run = [t];
-      while (i + 1 <= last) {
-        const next = this.fresh(tabs[i + 1]!);
-        if (!isEmpty(next) || next.sequence !== run[run.length - 1]!.sequence + 1n) break;
-        run.push(next);
-        i++;
+      // A run of consecutive empty tabs is closed by one filler. Each is closed ('void') before the filler
+      // goes out, by an update that holds only while the tab is still empty: a credit that came first
+      // keeps its tab (and ends the run there), and no credit can land on a tab being filled.
+      const run: TabRow[] = [];
+      for (let candidate: TabRow | undefined = t; candidate; ) {
+        if (candidate.status === 'open' && !(await this.o.store.voidEmptyTab(candidate.id, 'abandoned: no transaction'))) break;
+        run.push(candidate);
+        const next: TabRow | undefined = i + 1 <= last ? await this.fresh(tabs[i + 1]!) : undefined;
+        candidate = next && isEmpty(next) && next.sequence === candidate.sequence + 1n ? (i++, next) : undefined;
       }
-      for (const r of run) if (r.status === 'open') this.o.store.updateTab(r.id, { status: 'void', detail: 'abandoned: no transaction' });
+      if (run.length === 0) continue; // credited meanwhile: the next pass settles it
       await this.fill(t.sequence, run[run.length - 1]!.sequence, run);
     }
   }
 
-  private fresh(t: TabRow): TabRow {
-    return this.o.store.tab(t.id) ?? t;
+  private async fresh(t: TabRow): Promise<TabRow> {
+    return (await this.o.store.tab(t.id)) ?? t;
   }
 
   /** Submits the tab's latest transaction, countersigned. The caller passes a row read just now (no await since). */
@@ -281,20 +287,20 @@ export class TabBook {
       tx = TransactionBuilder.fromXDR(t.latestXdr!, this.o.passphrase) as Transaction;
       tx.sign(this.o.keypair);
       // Stored before the first submission: after a crash the very same envelope (same hash) goes out again.
-      this.o.store.updateTab(t.id, { status: 'settling', settleXdr: tx.toXDR() });
+      await this.o.store.updateTab(t.id, { status: 'settling', settleXdr: tx.toXDR() });
     }
     const hash = Buffer.from(tx.hash()).toString('hex');
     try {
       await this.o.horizon.submit(tx);
       this.accountSeq = t.sequence;
-      this.o.store.updateTab(t.id, { status: 'settled', settledHash: hash, closedAt: this.o.now() });
+      await this.o.store.updateTab(t.id, { status: 'settled', settledHash: hash, closedAt: this.o.now() });
       this.o.log.info(`tab ${t.id} settled: ${formatXlm(t.amount)} XLM from ${t.payer} (transaction ${hash})`);
     } catch (err) {
       if (!(err instanceof SubmitRejected)) throw err;
       switch (err.txCode) {
         case 'tx_failed': // applied, and failed (op_underfunded…): the number is consumed, the money did not move
           this.accountSeq = t.sequence;
-          this.failed(t, `settlement failed on the ledger: ${err.opCodes.join(', ')}`, hash);
+          await this.failed(t, `settlement failed on the ledger: ${err.opCodes.join(', ')}`, hash);
           return;
         case 'tx_bad_seq':
           this.accountSeq = undefined;
@@ -302,12 +308,13 @@ export class TabBook {
         case 'tx_too_late':
         case 'tx_too_early':
           this.o.log.error(`tab ${t.id}: its transaction is outside its time bounds (${err.txCode}); ${formatXlm(t.amount)} XLM not collected`);
-          this.o.store.updateTab(t.id, { status: 'void', detail: err.txCode });
+          await this.o.store.updateTab(t.id, { status: 'void', detail: err.txCode });
           return; // the number is still free: the next pass fills it
         case 'tx_bad_auth':
         case 'tx_no_source_account':
-          this.o.store.revokeTabCredit(t);
-          this.o.store.updateTab(t.id, { status: 'void', detail: err.txCode });
+          await this.o.store.revokeTabCredit(t);
+          this.o.onRevoke?.(t.sessionId);
+          await this.o.store.updateTab(t.id, { status: 'void', detail: err.txCode });
           this.o.log.error(`tab ${t.id}: the payer's signature no longer authorizes the payment (${err.txCode}); credit revoked`);
           return;
         default:
@@ -316,9 +323,10 @@ export class TabBook {
     }
   }
 
-  private failed(t: TabRow, detail: string, hash?: string): void {
-    this.o.store.revokeTabCredit(t);
-    this.o.store.updateTab(t.id, { status: 'failed', detail, closedAt: this.o.now(), ...(hash ? { settledHash: hash } : {}) });
+  private async failed(t: TabRow, detail: string, hash?: string): Promise<void> {
+    await this.o.store.revokeTabCredit(t);
+    this.o.onRevoke?.(t.sessionId);
+    await this.o.store.updateTab(t.id, { status: 'failed', detail, closedAt: this.o.now(), ...(hash ? { settledHash: hash } : {}) });
     this.o.log.error(`tab ${t.id} from ${t.payer}: ${detail}; its ${formatXlm(t.amount)} XLM credit was revoked`);
   }
 
@@ -336,7 +344,7 @@ export class TabBook {
       throw err instanceof SubmitRejected ? new Error(`filling sequence numbers ${from}..${to}: ${err.message}`) : err;
     }
     this.accountSeq = to;
-    for (const t of tabs) this.o.store.updateTab(t.id, { status: 'filled', closedAt: this.o.now() });
+    for (const t of tabs) await this.o.store.updateTab(t.id, { status: 'filled', closedAt: this.o.now() });
     this.o.log.info(`filled sequence numbers ${from}..${to} of the bridge's account (${tabs.length} empty tab(s))`);
   }
 
@@ -346,17 +354,17 @@ export class TabBook {
       const hash = Buffer.from(TransactionBuilder.fromXDR(t.settleXdr, this.o.passphrase).hash()).toString('hex');
       const found = await this.o.horizon.transaction(hash);
       if (found?.successful) {
-        this.o.store.updateTab(t.id, { status: 'settled', settledHash: hash, closedAt: this.o.now() });
+        await this.o.store.updateTab(t.id, { status: 'settled', settledHash: hash, closedAt: this.o.now() });
         this.o.log.info(`tab ${t.id} settled: ${formatXlm(t.amount)} XLM (transaction ${hash}, found after a retry)`);
         return;
       }
       if (found) return this.failed(t, 'settlement failed on the ledger', hash);
     }
     if (isEmpty(t)) {
-      this.o.store.updateTab(t.id, { status: 'filled', closedAt: this.o.now() });
+      await this.o.store.updateTab(t.id, { status: 'filled', closedAt: this.o.now() });
       return;
     }
-    this.o.store.updateTab(t.id, { status: 'lost', closedAt: this.o.now(), detail: 'sequence number consumed by another transaction' });
+    await this.o.store.updateTab(t.id, { status: 'lost', closedAt: this.o.now(), detail: 'sequence number consumed by another transaction' });
     this.o.log.error(`tab ${t.id}: sequence number ${t.sequence} was used by another transaction of the bridge's account; ` +
       `${formatXlm(t.amount)} XLM cannot be collected. Use an account dedicated to the bridge.`);
   }

@@ -111,10 +111,10 @@ export class MockBridge {
     return this.seen.filter((s) => !s.url.startsWith('/v1/'));
   }
 
-  private visitorOf(req: IncomingMessage): Visitor {
+  private async visitorOf(req: IncomingMessage): Promise<Visitor> {
     const token = req.headers['torplus-session'];
     if (typeof token === 'string') {
-      const id = this.o.payments.resolveSession(token);
+      const id = await this.o.payments.resolveSession(token);
       if (id) {
         let v = this.bySession.get(id);
         if (!v) {
@@ -127,9 +127,9 @@ export class MockBridge {
     return this.anonymous;
   }
 
-  private ensureRequest(v: Visitor): PaymentRequest {
+  private async ensureRequest(v: Visitor): Promise<PaymentRequest> {
     if (v.request && v.request.status === 'open' && v.request.expiresAt > Date.now()) return v.request;
-    const r = this.o.payments.requestPayment('circuit:1', 'tor', v.token);
+    const r = await this.o.payments.requestPayment('circuit:1', 'tor', v.token);
     if (r.sessionToken) {
       v.token = r.sessionToken;
       v.sessionId = r.request.sessionId;
@@ -139,8 +139,8 @@ export class MockBridge {
     return r.request;
   }
 
-  private paymentHeaders(v: Visitor): Record<string, string> {
-    const r = this.ensureRequest(v);
+  private async paymentHeaders(v: Visitor): Promise<Record<string, string>> {
+    const r = await this.ensureRequest(v);
     return { 'TorPlus-Payment-Request': `${this.o.apiOrigin}/v1/payment-requests/${r.id}`, 'TorPlus-Session': v.token! };
   }
 
@@ -160,7 +160,7 @@ export class MockBridge {
     try {
       let m: RegExpExecArray | null;
       if ((m = /^\/v1\/payment-requests\/([^/]+)$/.exec(path)) && req.method === 'GET') {
-        const r = p.getRequest(decodeURIComponent(m[1]!));
+        const r = await p.getRequest(decodeURIComponent(m[1]!));
         return r ? json(res, 200, p.requestJson(r)) : json(res, 404, { error: 'unknown_request', message: 'no such request' });
       }
       if ((m = /^\/v1\/payment-requests\/([^/]+)\/payments$/.exec(path)) && req.method === 'POST') {
@@ -177,12 +177,12 @@ export class MockBridge {
       if ((m = /^\/v1\/tabs\/([^/]+)$/.exec(path))) {
         const id = decodeURIComponent(m[1]!);
         if (req.method === 'GET') {
-          const t = p.getTab(id);
+          const t = await p.getTab(id);
           return t ? json(res, 200, t) : json(res, 404, { error: 'unknown_tab', message: 'no such tab' });
         }
         if (req.method === 'POST') {
           const body = await readJson(req);
-          return json(res, 200, p.submitTab(id, body.xdr));
+          return json(res, 200, await p.submitTab(id, body.xdr));
         }
       }
       return json(res, 404, { error: 'not found' });
@@ -193,13 +193,13 @@ export class MockBridge {
   }
 
   private async content(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const v = this.visitorOf(req);
+    const v = await this.visitorOf(req);
     const content = this.o.content;
     const mustPay = (): boolean => v.freeLeft === 0 && v.credit === 0;
     const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
-    if (mustPay() || v.request || v.token) Object.assign(headers, this.paymentHeaders(v));
+    if (mustPay() || v.request || v.token) Object.assign(headers, await this.paymentHeaders(v));
     if (mustPay() && this.o.honorAcceptPayment !== false && /\bstellar\b/i.test(String(req.headers['accept-payment'] ?? ''))) {
-      const r = this.ensureRequest(v);
+      const r = await this.ensureRequest(v);
       const text = JSON.stringify(this.o.payments.requestJson(r));
       res.writeHead(402, { ...headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
       res.end(text);
@@ -246,7 +246,7 @@ export class MockBridge {
         await this.wait(v, (slice.length * 1000) / this.o.throttleBytesPerSec, false);
         charge = false;
       } else if (mustPay()) {
-        this.ensureRequest(v);
+        await this.ensureRequest(v);
         if (this.o.cutWhenUnpaid) {
           // Close the connection after what was sent so far (and counted) has gone out.
           if (res.socket) res.socket.end();

@@ -8,7 +8,7 @@ import { streamEvents, type PaymentsApi } from './payments-routes.js';
 export function adminRouter(payments: Pick<PaymentsApi, 'earnings' | 'on' | 'off'>, token: Secret): Router {
   const r = Router();
   r.use(requireAdmin(token));
-  r.get('/earnings', (_req, res) => res.json(toApiJson(payments.earnings())));
+  r.get('/earnings', async (_req, res) => void res.json(toApiJson(await payments.earnings())));
   r.get('/events', (req, res) => streamEvents(req, res, payments, () => true));
   return r;
 }

@@ -60,7 +60,7 @@ describe('payments API', () => {
   }
 
   it('serves a payment request with its SEP-7 URI', async () => {
-    const { request } = payments.requestPayment('circuit:1', 'tor');
+    const { request } = (await payments.requestPayment('circuit:1', 'tor'));
     const r = await fetch(`${base}/v1/payment-requests/${request.id}`);
     expect(r.status).toBe(200);
     const j = (await r.json()) as Record<string, string>;
@@ -69,7 +69,7 @@ describe('payments API', () => {
   });
 
   it('credits a signed XDR once, returns the receipt, and refuses a replay', async () => {
-    const { request, sessionToken } = payments.requestPayment('circuit:2', 'tor');
+    const { request, sessionToken } = (await payments.requestPayment('circuit:2', 'tor'));
     const r = await payXdr(request.id);
     expect(r.status).toBe(201);
     const body = (await r.json()) as { receipt: { requestId: string; amount: string } };
@@ -87,7 +87,7 @@ describe('payments API', () => {
     ['a short amount', (s: { amount: bigint }) => (s.amount = s.amount - 1n), /wrong_amount/],
     ['another network', (s: { passphrase: string }) => (s.passphrase = 'Test SDF Network ; September 2015'), /wrong_network/],
   ])('refuses %s with a specific error', async (_name, mutate, code) => {
-    const { request } = payments.requestPayment(`circuit:${Math.random()}`, 'tor');
+    const { request } = (await payments.requestPayment(`circuit:${Math.random()}`, 'tor'));
     const r = await payXdr(request.id, mutate as never);
     expect(r.status).toBe(400);
     expect(((await r.json()) as { error: string }).error).toMatch(code);
@@ -100,7 +100,7 @@ describe('payments API', () => {
     ['garbage XDR', { xdr: 'not-base64!' }, 400, /malformed_xdr/],
     ['a body over the limit', { xdr: 'A'.repeat(40_000) }, 413, /too_large/],
   ])('answers %s with a clear error, not a crash', async (_name, body, status, code) => {
-    const { request } = payments.requestPayment(`circuit:${Math.random()}`, 'tor');
+    const { request } = (await payments.requestPayment(`circuit:${Math.random()}`, 'tor'));
     const r = await post(`/v1/payment-requests/${request.id}/payments`, body);
     expect(r.status).toBe(status);
     expect(((await r.json()) as { error: string }).error).toMatch(code);
@@ -120,7 +120,7 @@ describe('payments API', () => {
   });
 
   it('streams payment-complete to the session over SSE', async () => {
-    const { request, sessionToken } = payments.requestPayment('circuit:sse', 'tor');
+    const { request, sessionToken } = (await payments.requestPayment('circuit:sse', 'tor'));
     const ac = new AbortController();
     const res = await fetch(`${base}/v1/events`, { headers: { 'TorPlus-Session': sessionToken! }, signal: ac.signal });
     const reader = res.body!.getReader();
@@ -134,7 +134,7 @@ describe('payments API', () => {
     ac.abort();
   });
 
-  it('never logs the seed', () => {
+  it('never logs the seed', async () => {
     expect(captured.text()).not.toContain(bridge.secret());
   });
 });

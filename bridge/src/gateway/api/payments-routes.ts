@@ -41,8 +41,8 @@ export function paymentsRouter(payments: PaymentsApi, bodyLimit = '32kb'): Route
   const r = Router();
   r.use(express.json({ limit: bodyLimit }));
 
-  r.get('/payment-requests/:id', (req, res) => {
-    const request = payments.getRequest(parse(id, req.params.id));
+  r.get('/payment-requests/:id', async (req, res) => {
+    const request = await payments.getRequest(parse(id, req.params.id));
     if (!request) return void res.status(404).json({ error: 'unknown_request', message: 'no such payment request' });
     res.json(payments.requestJson(request));
   });
@@ -61,33 +61,33 @@ export function paymentsRouter(payments: PaymentsApi, bodyLimit = '32kb'): Route
     res.status(201).json(tab);
   });
 
-  r.get('/tabs/:id', (req, res) => {
-    const tab = payments.getTab(parse(id, req.params.id));
+  r.get('/tabs/:id', async (req, res) => {
+    const tab = await payments.getTab(parse(id, req.params.id));
     if (!tab) return void res.status(404).json({ error: 'unknown_tab', message: 'no such tab' });
     res.json(tab);
   });
 
-  r.post('/tabs/:id', (req, res) => {
-    const result = payments.submitTab(parse(id, req.params.id), parse(tabBody, req.body).xdr);
+  r.post('/tabs/:id', async (req, res) => {
+    const result = await payments.submitTab(parse(id, req.params.id), parse(tabBody, req.body).xdr);
     res.json(toApiJson(result));
   });
 
-  r.get('/session', (req, res) => {
+  r.get('/session', async (req, res) => {
     const token = sessionToken(req);
-    const state = token ? payments.sessionState(token) : undefined;
+    const state = token ? await payments.sessionState(token) : undefined;
     if (!state) return void res.status(404).json({ error: 'unknown_session', message: `send your session token in the ${SESSION_HEADER} header` });
     res.json(toApiJson(state));
   });
 
-  r.get('/receipts', (req, res) => {
+  r.get('/receipts', async (req, res) => {
     const token = sessionToken(req);
-    if (!token || !payments.resolveSession(token)) return void res.status(404).json({ error: 'unknown_session', message: `send your session token in the ${SESSION_HEADER} header` });
-    res.json(toApiJson({ receipts: payments.receipts(token) }));
+    if (!token || !(await payments.resolveSession(token))) return void res.status(404).json({ error: 'unknown_session', message: `send your session token in the ${SESSION_HEADER} header` });
+    res.json(toApiJson({ receipts: await payments.receipts(token) }));
   });
 
-  r.get('/events', (req, res) => {
+  r.get('/events', async (req, res) => {
     const token = sessionToken(req) ?? (typeof req.query.session === 'string' ? req.query.session : undefined);
-    const sessionId = token ? payments.resolveSession(token) : undefined;
+    const sessionId = token ? await payments.resolveSession(token) : undefined;
     if (!sessionId) return void res.status(404).json({ error: 'unknown_session', message: 'events are per session: pass its token' });
     streamEvents(req, res, payments, (s) => s === sessionId);
   });

@@ -86,8 +86,11 @@ export class MeterHost {
       case 'meter-open': {
         const s = this.subject(m.k, workerId);
         if (!s.hosts.includes(m.host) && s.hosts.length < MAX_HOSTS) s.hosts.push(m.host);
-        // The worker waits for this answer: it gets the state even when the others have it already.
-        this.refresh(s, this.resolve(s), workerId);
+        // The worker waits for this answer: it gets the state even when the others have it already. A
+        // token not known yet is looked up first, so the answer is its session's.
+        const lookup = meter.prepare(s.token);
+        if (lookup) void lookup.then(() => this.refresh(s, this.resolve(s), workerId));
+        else this.refresh(s, this.resolve(s), workerId);
         break;
       }
       case 'meter-count': {

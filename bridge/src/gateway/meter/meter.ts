@@ -4,8 +4,11 @@ import { TokenBucket } from './token-bucket.js';
 /** What the meter needs from the payments service (injected; the meter never reaches further). */
 export interface PaymentPort {
   requestPayment(visitorKey: string, service: PaidService): Promise<{ request: PaymentRequest; sessionToken?: string }>;
-  /** The session id behind a bearer token, or undefined for an unknown token. */
-  resolveSession(token: string): string | undefined;
+  /**
+   * The session id behind a bearer token, or undefined for an unknown token; a promise when the answer
+   * must be looked up first (then it is known synchronously after).
+   */
+  resolveSession(token: string): string | undefined | Promise<string | undefined>;
   /** Paid bytes used, so the session's credit survives a restart. */
   consume?(sessionId: string, bytes: number): void;
   /** Credit bytes left on a session (after a restart, the meter starts from this). */
@@ -70,7 +73,8 @@ export class Meter {
     let knownToken: string | undefined;
     if (sessionToken && this.opts.payments) {
       const sessionId = this.opts.payments.resolveSession(sessionToken);
-      if (sessionId) {
+      // Still being looked up (see prepare): the visitor's own account until then.
+      if (typeof sessionId === 'string') {
         key = `session:${sessionId}`;
         knownToken = sessionToken;
       }
@@ -88,6 +92,20 @@ export class Meter {
     }
     a.lastSeen = this.now();
     return a;
+  }
+
+  /**
+   * Looks up a session token the payments service does not know yet (a session from before a restart,
+   * or from another bridge); resolves when account() can use it. Undefined when no lookup is needed.
+   */
+  prepare(sessionToken: string | undefined): Promise<void> | undefined {
+    if (!sessionToken || !this.opts.payments) return undefined;
+    const r = this.opts.payments.resolveSession(sessionToken);
+    if (typeof r === 'string' || r === undefined) return undefined;
+    return r.then(
+      () => undefined,
+      (err: Error) => this.opts.onError?.(err),
+    );
   }
 
   /**

@@ -31,7 +31,8 @@ export interface VisitorMeterOptions {
 export function createVisitorMeter(o: VisitorMeterOptions): (req: IncomingMessage, visitor: Visitor) => RequestMeter {
   const { meter } = o;
   return (req, visitor) => {
-    const a = meter.account(visitorKeyOf(req, visitor), sessionTokenOf(req));
+    const token = sessionTokenOf(req);
+    let a = meter.account(visitorKeyOf(req, visitor), token);
     const payHeaders = (): string[] | undefined => {
       if (!meter.mustPay(a)) return undefined;
       const r = meter.request(a);
@@ -42,6 +43,16 @@ export function createVisitorMeter(o: VisitorMeterOptions): (req: IncomingMessag
       return paymentHeaders(o.paymentUrl(visitor, req.headers.host, r.id), a.sessionToken, isTls(req));
     };
     return {
+      // A token not known yet is looked up first: its session's credit, not the circuit's allowance.
+      pending(ready) {
+        const lookup = meter.prepare(token);
+        if (!lookup) return false;
+        void lookup.then(() => {
+          a = meter.account(visitorKeyOf(req, visitor), token);
+          ready();
+        });
+        return true;
+      },
       headers: payHeaders,
       paymentRequired() {
         if (wants402(req)) {

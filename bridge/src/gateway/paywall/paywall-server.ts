@@ -20,9 +20,9 @@ import { readForm, sameOrigin } from './form.js';
 
 /** What the pay page needs of the payments service (injected). */
 export interface PaywallPayments {
-  getRequest(id: string): PaymentRequest | undefined;
+  getRequest(id: string): Promise<PaymentRequest | undefined>;
   requestJson(r: PaymentRequest): Record<string, unknown>;
-  notesOf(id: string): PaymentNote[];
+  notesOf(id: string): Promise<PaymentNote[]>;
   /** Resolves once the payments seen so far are handled (the account's stream). */
   idle(): Promise<void>;
   submitXdr(id: string, xdr: unknown, signal?: AbortSignal): Promise<unknown>;
@@ -93,14 +93,14 @@ export class PaywallServer implements Service {
     const m = ROUTE.exec(url.pathname);
     const t = pickLanguage(header(req, 'accept-language'), this.o.languages ?? LANGUAGES);
     const returnTo = returnPath(url.searchParams.get('return') ?? '/');
-    const request = m ? this.o.payments.getRequest(m[1]!) : undefined;
+    const request = m ? await this.o.payments.getRequest(m[1]!) : undefined;
     if (!m || !request) return this.notFound(req, res, t, returnTo);
     const action = m[2] ?? '';
     const method = req.method ?? 'GET';
     if (action === '/status' && (method === 'GET' || method === 'HEAD')) return this.status(res, request, t);
     if (action === '' && (method === 'GET' || method === 'HEAD')) {
       if (request.status === 'paid') return redirect(res, returnTo);
-      return this.send(res, 402, this.render(req, request, t, returnTo, { checked: url.searchParams.get('checked') === '1' }));
+      return this.send(res, 402, await this.render(req, request, t, returnTo, { checked: url.searchParams.get('checked') === '1' }));
     }
     if (action === '/check' && method === 'POST') return this.check(req, res, request, returnTo);
     if (action === '/submit' && (method === 'GET' || method === 'HEAD')) return this.send(res, 200, this.submitPage(req, request, t, returnTo));
@@ -110,9 +110,9 @@ export class PaywallServer implements Service {
   }
 
   /** The request's state and what arrived, in the visitor's language, for the page's script. */
-  private status(res: ServerResponse, request: PaymentRequest, t: PayPageStrings): void {
+  private async status(res: ServerResponse, request: PaymentRequest, t: PayPageStrings): Promise<void> {
     const f = (s: string, x: Record<string, string | number> = {}) => fill(s, x, String);
-    const notes = this.o.payments.notesOf(request.id);
+    const notes = await this.o.payments.notesOf(request.id);
     const lines = [request.status === 'paid' ? f(t.paid) : !this.o.payments.online() ? f(t.networkDown) : f(t.waiting), ...notes.map((n) => noteText(n, t, f))];
     const body = JSON.stringify({ state: request.status, expiresAt: new Date(request.expiresAt).toISOString(), lines });
     res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
@@ -124,7 +124,7 @@ export class PaywallServer implements Service {
     if (!sameOrigin(req)) return forbidden(res);
     await readForm(req).catch(() => undefined); // nothing in it is needed; read it so the connection stays usable
     await Promise.race([this.o.payments.idle(), new Promise((r) => setTimeout(r, CHECK_WAIT_MS).unref())]);
-    const now = this.o.payments.getRequest(request.id) ?? request;
+    const now = (await this.o.payments.getRequest(request.id)) ?? request;
     if (now.status === 'paid') return redirect(res, returnTo);
     // Post/redirect/get: a reload of the page does not post again.
     redirect(res, `${payUrls(request.id, returnTo).page}&checked=1`);
@@ -151,13 +151,13 @@ export class PaywallServer implements Service {
     redirect(res, returnTo);
   }
 
-  private render(req: IncomingMessage, request: PaymentRequest, t: PayPageStrings, returnTo: string, extra: Partial<PayPageView>): { nonce: string; html: string } {
+  private async render(req: IncomingMessage, request: PaymentRequest, t: PayPageStrings, returnTo: string, extra: Partial<PayPageView>): Promise<{ nonce: string; html: string }> {
     const view = requestViewOf(this.o.payments.requestJson(request));
     const nonce = randomBytes(16).toString('base64');
     if (!view) return { nonce, html: page({ site: siteName(req), nonce }, t, this.template, '', `<main><p>${esc(t.notFound)}</p></main>`, false) };
     const state = request.status === 'open' ? 'open' : request.status;
     const html = renderPayPage({
-      request: view, state, notes: this.o.payments.notesOf(request.id), returnTo, site: siteName(req), networkDown: !this.o.payments.online(),
+      request: view, state, notes: await this.o.payments.notesOf(request.id), returnTo, site: siteName(req), networkDown: !this.o.payments.online(),
       throttleBytesPerSec: this.o.throttleBytesPerSec, now: this.now(), nonce, ...extra,
     }, t, this.template);
     return { nonce, html };

@@ -1,5 +1,5 @@
 // The gateway Meter's view of payments (PaymentPort), for peers. One difference from the gateway's
-// (supervisor.ts paymentPort()): a peer never presents a session token, its peer ID (authenticated by
+// (ports.ts meterPaymentPort()): a peer never presents a session token, its peer ID (authenticated by
 // noise) is its identity. Without a token, every new request would open a NEW session, and the Meter
 // would move the peer's account to it and lose track of the old alias (a fresh free allowance). So the
 // token each session was created with is kept here, in memory, and every later request of that
@@ -16,7 +16,7 @@ export function peerPaymentPort(payments: PeerPaymentsApi): PaymentPort {
     requestPayment: async (visitorKey, service) => {
       const sessionId = visitorKey.startsWith('session:') ? visitorKey.slice('session:'.length) : undefined;
       const token = sessionId === undefined ? undefined : tokens.get(sessionId);
-      const result = payments.requestPayment(visitorKey, service, token);
+      const result = await payments.requestPayment(visitorKey, service, token);
       if (result.sessionToken) tokens.set(result.request.sessionId, result.sessionToken);
       return result.sessionToken ? { request: result.request, sessionToken: result.sessionToken } : { request: result.request };
     },

@@ -172,7 +172,7 @@ describe('peers paying for blocks', () => {
 
     const ids = [...peersA.meter.accounting().find((p) => p.peerId === B)!.requests.keys()];
     expect(ids).toHaveLength(2);
-    const [r1, r2] = ids.map((id) => payments.getRequest(id)!);
+    const [r1, r2] = await Promise.all(ids.map((id) => payments.getRequest(id)));
     expect(r2!.sessionId).toBe(r1!.sessionId); // no new session, so no fresh free allowance
     expect(statsOf(peersA, B)).toMatchObject({ requestedStroops: 2n * AMOUNT, paidStroops: 2n * AMOUNT, freeBytesLeft: 0, throttled: false });
     expect((await horizon.account(serverKey.publicKey()))!.balance - before).toBe(2n * AMOUNT);

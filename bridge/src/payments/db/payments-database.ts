@@ -57,6 +57,8 @@ export interface PaymentsDatabase {
   /** Tabs still to settle (open, settling, void), by sequence number. */
   pendingTabs(): Promise<TabRow[]>;
   updateTab(id: string, fields: TabUpdate): Promise<void>;
+  /** Closes an open tab that holds nothing yet ('void'); false when it is no longer open or a credit came first. */
+  voidEmptyTab(id: string, detail: string): Promise<boolean>;
   /** Takes back the credit of a tab that was never settled (what its session has not used yet). */
   revokeTabCredit(tab: TabRow): Promise<void>;
 

@@ -208,6 +208,10 @@ export class PgPaymentsDatabase implements PaymentsDatabase {
     await this.pool.query(`UPDATE tabs SET ${sets} WHERE id = $${keys.length + 1}`, [...keys.map((k) => fields[k] ?? null), id]);
   }
 
+  async voidEmptyTab(id: string, detail: string) {
+    return (await this.pool.query(`UPDATE tabs SET status = 'void', detail = $2 WHERE id = $1 AND status = 'open' AND amount = 0`, [id, detail])).rowCount === 1;
+  }
+
   async revokeTabCredit(tab: TabRow) {
     await this.pool.query('UPDATE sessions SET credit_bytes = GREATEST(used_bytes, credit_bytes - $1) WHERE id = $2', [tab.creditedBytes, tab.sessionId]);
   }

@@ -13,6 +13,7 @@ export class SqlitePaymentsDatabase implements PaymentsDatabase {
   readonly store: PaymentStore;
   private readonly notes: RequestNotes;
   private readonly lease: Database.Transaction<(id: string, bytes: number) => number>;
+  private readonly voidEmpty: Database.Statement;
 
   constructor(store: PaymentStore) {
     this.store = store;
@@ -20,6 +21,7 @@ export class SqlitePaymentsDatabase implements PaymentsDatabase {
     const db = store.sqlite;
     const read = db.prepare('SELECT credit_bytes - used_bytes AS left FROM sessions WHERE id = ?');
     const take = db.prepare('UPDATE sessions SET used_bytes = used_bytes + ? WHERE id = ?');
+    this.voidEmpty = db.prepare(`UPDATE tabs SET status = 'void', detail = ? WHERE id = ? AND status = 'open' AND amount = 0`);
     this.lease = db.transaction((id: string, bytes: number) => {
       const row = read.get(id) as { left: bigint } | undefined;
       const granted = Math.max(0, Math.min(bytes, Number(row?.left ?? 0)));
@@ -54,6 +56,7 @@ export class SqlitePaymentsDatabase implements PaymentsDatabase {
   async openTabOfPayer(payer: string) { return this.store.openTabOfPayer(payer); }
   async pendingTabs() { return this.store.pendingTabs(); }
   async updateTab(id: string, fields: TabUpdate) { this.store.updateTab(id, fields); }
+  async voidEmptyTab(id: string, detail: string) { return this.voidEmpty.run(detail, id).changes === 1; }
   async revokeTabCredit(tab: Parameters<PaymentStore['revokeTabCredit']>[0]) { this.store.revokeTabCredit(tab); }
   async addNote(requestId: string, transactionHash: string, note: PaymentNote, now: number) { this.notes.add(requestId, transactionHash, note, now); }
   async notesOf(requestId: string) { return this.notes.of(requestId); }

@@ -9,10 +9,12 @@ say() { printf '[setup] %s\n' "$*" >&2; }
 
 # --- Debian packages -------------------------------------------------------------------------
 # command -> package; every program the bridge, its tests, the demo or the benchmarks start.
+# A key may be a full path, for programs that are not on PATH (PostgreSQL's server tools).
 declare -A PKG=(
   [tor]=tor [tor-gencert]=tor [nginx]=nginx-light [wrk]=wrk [curl]=curl
   [pebble]=pebble [dnsmasq]=dnsmasq-base [openssl]=openssl [docker-compose]=docker-compose
-  [chromium]=chromium
+  [chromium]=chromium [onionbalance]=onionbalance
+  [/usr/lib/postgresql/15/bin/initdb]=postgresql
 )
 missing=()
 for cmd in "${!PKG[@]}"; do
@@ -29,9 +31,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  # Debian starts the packaged daemons where it can; the bridge runs its own, so stop those.
-  for svc in tor nginx; do
+  # Debian starts the packaged daemons where it can (PostgreSQL also makes a cluster, 15/main, on
+  # port 5432; onionbalance has a service too); the bridge and the tests run their own, so stop
+  # those and keep them from starting at boot, whichever init system is there. None of this may
+  # fail the setup.
+  for svc in tor nginx postgresql onionbalance; do
     if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
+    if [ -d /run/systemd/system ]; then systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    elif command -v update-rc.d >/dev/null 2>&1; then update-rc.d "$svc" disable >/dev/null 2>&1 || true
+    fi
   done
 fi
 

@@ -105,8 +105,8 @@ Next steps:
   2. HTTPS for torplus.${domain}: put fullchain.pem and privkey.pem in ssl_torplus/ (chmod 600),
      or set ACME_EMAIL in .env to have the bridge obtain one from ${LETS_ENCRYPT}
      (HTTP-01: port 80 of this machine must be reachable as torplus.${domain}).
-  3. Start it: with Docker, sudo chown -R 10001:10001 tor ssl_torplus && docker compose up -d
-     (the bridge runs as uid 10001); without Docker, npm start.
+  3. Start it: with Docker, docker compose up -d (the image gives tor/ and ssl_torplus/ to its
+     user, uid 10001); without Docker, npm start.
   4. Check everything: npx torplus-bridge doctor`);
   return 0;
 }

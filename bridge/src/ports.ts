@@ -9,8 +9,8 @@ export function meterPaymentPort(p: PaymentsService): PaymentPort {
   return {
     requestPayment: async (visitorKey, service) => p.requestPayment(visitorKey, service),
     resolveSession: (token) => (p.enabled ? p.resolveSession(token) : undefined),
-    consume: (sessionId, bytes) => void p.consume(sessionId, bytes),
-    sessionCredit: (sessionId) => p.sessionCredit(sessionId),
+    leaseCredit: (sessionId, bytes) => p.leaseCredit(sessionId, bytes),
+    returnCredit: (sessionId, bytes) => void p.returnCredit(sessionId, bytes).catch(() => undefined),
   };
 }
 

@@ -137,7 +137,7 @@ describe('paying a request', () => {
     expect(state).toMatchObject({ creditBytes: request.creditBytes, usedBytes: 0, remainingBytes: request.creditBytes });
     expect(state.receipts).toEqual([receipt]);
     expect(s.resolveSession(sessionToken!)).toBe(request.sessionId);
-    expect(s.consume(request.sessionId, 1000)).toBe(request.creditBytes - 1000);
+    expect(await s.leaseCredit(request.sessionId, 1000)).toBe(1000);
     expect((await s.sessionState(sessionToken!))!.usedBytes).toBe(1000);
     expect((await s.receipts(sessionToken!))).toEqual([receipt]);
     expect((await s.earnings())).toMatchObject({ receipts: 1, creditedStroops: request.amount, onChainStroops: request.amount });
@@ -258,17 +258,19 @@ describe('paying a request', () => {
     expect(state.creditBytes).toBe(2 * request.creditBytes);
   });
 
-  it('consumes usage in batches and keeps it across restarts', async () => {
+  it('leases credit that is there, never more, keeps what was taken across restarts, and takes back what is returned', async () => {
     let s = service();
     await s.start();
     const { request, sessionToken } = (await s.requestPayment('circuit:6', 'tor'));
-    s.consume(request.sessionId, 500);
-    s.consume(request.sessionId, 250);
-    expect(s.consume('ses_nope', 1)).toBe(0); // a session this bridge never looked up has no credit here
+    expect(await s.leaseCredit(request.sessionId, 500)).toBe(0); // not paid: nothing to lease
+    expect(await s.leaseCredit('ses_nope', 1)).toBe(0);
     await s.stop();
     s = service();
     await s.start();
-    expect((await s.sessionState(sessionToken!))!.usedBytes).toBe(750);
+    expect((await s.sessionState(sessionToken!))!.usedBytes).toBe(0);
+    expect(s.resolveSession(sessionToken!)).toBeInstanceOf(Promise); // after a restart the token is looked up once…
+    expect(await s.resolveSession(sessionToken!)).toBe(request.sessionId);
+    expect(s.resolveSession(sessionToken!)).toBe(request.sessionId); // …then answered from memory
     expect((await s.sessionState('z'.repeat(43)))).toBeUndefined();
     expect((await paymentErrorOf(() => s.receipts('z'.repeat(43)))).code).toBe('unknown_session');
   });

@@ -22,7 +22,6 @@ import { TabBook, type TabInfo } from './tabs.js';
 import type { Earnings, PaidService, PaymentComplete, PaymentNote, PaymentRequest, Receipt, SessionState } from './types.js';
 
 export { LATE_PAYMENT_GRACE_MS } from './crediting.js';
-const USAGE_FLUSH_MS = 1000;
 const EXPIRY_SWEEP_MS = 30_000;
 
 export interface PaymentsServiceOptions {
@@ -74,7 +73,6 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
   private readonly now: () => number;
   private readonly tabLimiter: RateLimiter;
   private run: Running | undefined;
-  private usage = new Map<string, number>();
   private readonly sessions: SessionCache;
 
   constructor(opts: PaymentsServiceOptions) {
@@ -87,8 +85,6 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     const tl = opts.limits?.tabsPerSession ?? { capacity: 3, perMinute: 6 };
     this.tabLimiter = new RateLimiter(tl.capacity, tl.perMinute);
     this.sessions = new SessionCache(() => this.running().db, this.now);
-    // Credits are known to the session cache at once, whichever way they came.
-    this.on('complete', (e) => this.sessions.credited(e.request.sessionId, e.receipt.creditBytes));
   }
 
   /** A seed is configured. */
@@ -143,7 +139,6 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
         store: db, horizon: this.horizon, keypair, passphrase, pricePerMibStroops: c.pricePerMibStroops,
         settleSeconds: c.tabSettleSeconds, maxUnsettledStroops: c.tabMaxUnsettledStroops, now: this.now, log: this.log,
         onCredit: (complete) => this.emit('complete', complete),
-        onRevoke: (sessionId) => this.sessions.forget(sessionId),
         ...(this.opts.tabs?.abandonAfterMs !== undefined ? { abandonAfterMs: this.opts.tabs.abandonAfterMs } : {}),
         ...(this.opts.tabs?.tickMs !== undefined ? { tickMs: this.opts.tabs.tickMs } : {}),
       });
@@ -160,7 +155,6 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
       await requests.expire();
       tabs.start(own.sequence);
       this.run.timers.push(
-        setInterval(() => void this.flushUsage(), USAGE_FLUSH_MS).unref(),
         setInterval(() => void this.run?.requests.expire().catch((err: Error) => this.log.warn(`expiring requests: ${err.message}`)), EXPIRY_SWEEP_MS).unref(),
       );
       await stream.start(signal);
@@ -178,7 +172,6 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     for (const t of run.timers) clearInterval(t);
     await run.stream.stop();
     await run.tabs.stop();
-    await this.flushUsage();
     this.run = undefined;
     await run.db.close();
   }
@@ -301,26 +294,24 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     const run = this.running();
     const s = await run.requests.resolveSession(token);
     if (!s) return undefined;
-    const used = s.usedBytes + (this.usage.get(s.id) ?? 0);
+    const used = s.usedBytes; // used or leased by the bridges
     return {
       sessionId: s.id, visitorKey: s.visitorKey, creditBytes: s.creditBytes, usedBytes: used,
       remainingBytes: Math.max(0, s.creditBytes - used), receipts: await run.db.receiptsOf(s.id),
     };
   }
 
-  /** Records `bytes` served on paid credit; returns the credit left. Written to the database in batches (each second). */
-  consume(sessionId: string, bytes: number): number {
-    this.running();
-    if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError('bytes must be a non-negative integer');
-    this.usage.set(sessionId, (this.usage.get(sessionId) ?? 0) + bytes);
-    this.sessions.used(sessionId, bytes);
-    return this.sessions.credit(sessionId);
+  /**
+   * Takes up to `bytes` of the session's paid credit for this bridge, atomically in the database (the
+   * meter's leases): several bridges serving one session never spend more than was paid.
+   */
+  leaseCredit(sessionId: string, bytes: number): Promise<number> {
+    return this.running().db.leaseCredit(sessionId, bytes);
   }
 
-  /** Paid bytes a session has left, as this bridge knows it (0 for a session not looked up yet). */
-  sessionCredit(sessionId: string): number {
-    this.running();
-    return this.sessions.credit(sessionId);
+  /** Gives back leased credit this bridge did not use. */
+  async returnCredit(sessionId: string, bytes: number): Promise<void> {
+    await this.running().db.returnCredit(sessionId, bytes);
   }
 
   async receipts(sessionToken: string): Promise<Receipt[]> {
@@ -377,19 +368,6 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     return served;
   }
 
-  /** Writes the usage counted since the last flush; kept for the next one when the database refuses. */
-  private async flushUsage(): Promise<void> {
-    const run = this.run;
-    if (!run || this.usage.size === 0) return;
-    const batch = this.usage;
-    this.usage = new Map();
-    try {
-      await run.db.addUsage(batch);
-    } catch (err) {
-      for (const [k, v] of batch) this.usage.set(k, (this.usage.get(k) ?? 0) + v);
-      this.log.error(`recording usage failed: ${(err as Error).message}`);
-    }
-  }
 }
 
 function formatBalance(stroops: bigint): string {

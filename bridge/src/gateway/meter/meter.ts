@@ -1,5 +1,6 @@
 import type { PaidService, PaymentComplete, PaymentRequest } from '../../payments/types.js';
 import { TokenBucket } from './token-bucket.js';
+import { CreditLeases } from './credit-leases.js';
 
 /** What the meter needs from the payments service (injected; the meter never reaches further). */
 export interface PaymentPort {
@@ -9,10 +10,13 @@ export interface PaymentPort {
    * must be looked up first (then it is known synchronously after).
    */
   resolveSession(token: string): string | undefined | Promise<string | undefined>;
-  /** Paid bytes used, so the session's credit survives a restart. */
-  consume?(sessionId: string, bytes: number): void;
-  /** Credit bytes left on a session (after a restart, the meter starts from this). */
-  sessionCredit?(sessionId: string): number;
+  /**
+   * Takes up to `bytes` of a session's paid credit for this bridge (credit-leases.ts). Without it (test
+   * fakes), a payment's credit is kept in the meter alone.
+   */
+  leaseCredit?(sessionId: string, bytes: number): Promise<number>;
+  /** Gives back leased credit this bridge did not use (a forgotten account, or the bridge stopping). */
+  returnCredit?(sessionId: string, bytes: number): void;
 }
 
 export interface MeterOptions {
@@ -33,6 +37,8 @@ export interface Account {
   bytes: number;
   freeLeft: number;
   credit: number;
+  /** Bytes served while a lease of the session's credit was on its way: paid from that lease when it comes. */
+  owed: number;
   paidBytes: number;
   request: PaymentRequest | undefined;
   requestedAt: number | undefined;
@@ -60,9 +66,15 @@ export class Meter {
   private sweepTimer: NodeJS.Timeout;
   private readonly listeners = new Set<(a: Account, formerKey: string | undefined) => void>();
   private readonly served = { free: 0, paid: 0 };
+  /** Paid credit comes in leases from the payments database, when the port offers them. */
+  private readonly leases: CreditLeases | undefined;
 
   constructor(private readonly opts: MeterOptions) {
     this.now = opts.now ?? Date.now;
+    const port = opts.payments;
+    this.leases = port?.leaseCredit
+      ? new CreditLeases(port as PaymentPort & Required<Pick<PaymentPort, 'leaseCredit'>>, this.now, (err) => opts.onError?.(err))
+      : undefined;
     this.sweepTimer = setInterval(() => this.sweep(), 60_000);
     this.sweepTimer.unref();
   }
@@ -82,13 +94,15 @@ export class Meter {
     key = this.aliases.get(key) ?? key;
     let a = this.accounts.get(key);
     if (!a) {
+      // A session's account starts without a free allowance: the visitor used it before its first payment request.
+      const session = key.startsWith('session:');
       a = {
-        key, bytes: 0, freeLeft: this.opts.freeBytes, credit: 0, paidBytes: 0, request: undefined, requestedAt: undefined,
+        key, bytes: 0, freeLeft: session && this.leases ? 0 : this.opts.freeBytes, credit: 0, owed: 0, paidBytes: 0, request: undefined, requestedAt: undefined,
         throttled: false, bucket: undefined, sessionId: key.startsWith('session:') ? key.slice(8) : undefined, sessionToken: knownToken,
         lastSeen: this.now(), wakers: new Set(), pending: undefined, graceTimer: undefined,
       };
-      if (a.sessionId) a.credit = this.opts.payments?.sessionCredit?.(a.sessionId) ?? 0;
       this.accounts.set(key, a);
+      if (a.sessionId) this.leaseFor(a);
     }
     a.lastSeen = this.now();
     return a;
@@ -164,9 +178,31 @@ export class Meter {
       a.paidBytes += paid;
       this.served.paid += paid;
       left -= paid;
-      if (a.sessionId) this.opts.payments?.consume?.(a.sessionId, paid);
     }
-    if (this.mustPay(a)) this.ensureRequest(a);
+    if (left > 0 && this.leases?.pending(a)) a.owed += left;
+    if (a.sessionId) this.leaseFor(a);
+    // A lease in flight may still bring credit: ask for payment only once it has answered.
+    if (this.mustPay(a) && !this.leases?.pending(a)) this.ensureRequest(a);
+  }
+
+  /** Takes the next lease of the session's credit when the account runs low; lifts the throttle when it comes. */
+  private leaseFor(a: Account, afterPayment = false): void {
+    const leases = this.leases;
+    if (!leases) return;
+    const granted = (bytes: number) => {
+      if (bytes > 0) {
+        const settled = Math.min(bytes, a.owed);
+        a.owed -= settled;
+        a.paidBytes += settled;
+        this.served.paid += settled;
+        a.credit += bytes - settled;
+        if (a.throttled || a.request) this.lift(a, a.key);
+      } else if (this.mustPay(a)) {
+        this.ensureRequest(a);
+      }
+    };
+    if (afterPayment) leases.credited(a, granted);
+    else leases.refill(a, granted);
   }
 
   /** The open payment request, once it exists. */
@@ -236,11 +272,24 @@ export class Meter {
     this.accounts.set(key, a);
   }
 
-  /** Payment complete: credit the session and lift the throttle at once. */
+  /**
+   * Payment complete: credit the session and lift the throttle at once. With leases, the credit is in
+   * the database: the throttle lifts as soon as this bridge's lease of it comes back (a round trip).
+   */
   paymentComplete(e: PaymentComplete): void {
     const a = this.account(`session:${e.request.sessionId}`);
     this.aliases.set(e.visitorKey, a.key);
+    if (this.leases) {
+      this.changed(a, e.visitorKey);
+      this.leaseFor(a, true);
+      return;
+    }
     a.credit += e.receipt.creditBytes;
+    this.lift(a, e.visitorKey);
+  }
+
+  /** The visitor may read at full speed again: its request is settled, its throttle gone, its waiters woken. */
+  private lift(a: Account, formerKey: string | undefined): void {
     a.request = undefined;
     a.requestedAt = undefined;
     a.throttled = false;
@@ -248,7 +297,7 @@ export class Meter {
     clearTimeout(a.graceTimer);
     a.graceTimer = undefined;
     for (const wake of [...a.wakers]) wake();
-    this.changed(a, e.visitorKey);
+    this.changed(a, formerKey);
   }
 
   /** Registers a wake-up for when the account's throttle lifts. */
@@ -279,7 +328,8 @@ export class Meter {
     const idle = this.opts.idleMs ?? 30 * 60_000;
     const cutoff = this.now() - idle;
     for (const [key, a] of this.accounts) {
-      // Paid sessions are kept: their credit is the visitor's money.
+      // Paid sessions are kept while they hold credit (the visitor's money), unless it goes back to the database.
+      if (a.lastSeen < cutoff && a.wakers.size === 0 && this.leases && !this.leases.pending(a)) this.leases.giveBack(a);
       if (a.lastSeen < cutoff && a.credit === 0 && a.wakers.size === 0) {
         clearTimeout(a.graceTimer);
         this.accounts.delete(key);
@@ -291,6 +341,8 @@ export class Meter {
   close(): void {
     clearInterval(this.sweepTimer);
     this.listeners.clear();
+    // Unused leases go back to the database, for the session's next bridge (or this one's next start).
+    if (this.leases) for (const a of this.accounts.values()) this.leases.giveBack(a);
     for (const a of this.accounts.values()) clearTimeout(a.graceTimer);
   }
 }

@@ -7,7 +7,7 @@
 import type { PaymentPort } from '../../gateway/meter/meter.js';
 import type { PaymentsService } from '../../payments/payments-service.js';
 
-export type PeerPaymentsApi = Pick<PaymentsService, 'requestPayment' | 'resolveSession' | 'consume' | 'sessionCredit'>;
+export type PeerPaymentsApi = Pick<PaymentsService, 'requestPayment' | 'resolveSession' | 'leaseCredit' | 'returnCredit'>;
 
 export function peerPaymentPort(payments: PeerPaymentsApi): PaymentPort {
   /** session id → its bearer token (never leaves the process). */
@@ -21,7 +21,7 @@ export function peerPaymentPort(payments: PeerPaymentsApi): PaymentPort {
       return result.sessionToken ? { request: result.request, sessionToken: result.sessionToken } : { request: result.request };
     },
     resolveSession: (token) => payments.resolveSession(token),
-    consume: (sessionId, bytes) => void payments.consume(sessionId, bytes),
-    sessionCredit: (sessionId) => payments.sessionCredit(sessionId),
+    leaseCredit: (sessionId, bytes) => payments.leaseCredit(sessionId, bytes),
+    returnCredit: (sessionId, bytes) => void payments.returnCredit(sessionId, bytes).catch(() => undefined),
   };
 }

@@ -22,8 +22,8 @@ export interface PaymentsDatabase {
   insertSession(s: { id: string; tokenHash: Buffer; visitorKey: string; createdAt: number }): Promise<void>;
   sessionByTokenHash(hash: Buffer): Promise<SessionRow | undefined>;
   session(id: string): Promise<SessionRow | undefined>;
-  /** Bytes served on paid sessions since the last call (one bridge: usage after the fact). */
-  addUsage(usage: ReadonlyMap<string, number>): Promise<void>;
+  /** Gives back leased credit a bridge did not use (never below nothing used). */
+  returnCredit(sessionId: string, bytes: number): Promise<void>;
   /**
    * Takes up to `bytes` of the session's paid credit that no bridge has taken yet, atomically, and
    * returns how many it took (0 when none is left). Several bridges serving one session can overspend

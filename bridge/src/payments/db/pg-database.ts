@@ -89,11 +89,9 @@ export class PgPaymentsDatabase implements PaymentsDatabase {
     return opt(await this.one('SELECT * FROM sessions WHERE id = $1', [id]), (r) => toSession(r as Row));
   }
 
-  async addUsage(usage: ReadonlyMap<string, number>) {
-    if (usage.size === 0) return;
-    await this.tx(async (c) => {
-      for (const [id, bytes] of usage) await c.query('UPDATE sessions SET used_bytes = used_bytes + $1 WHERE id = $2', [bytes, id]);
-    });
+  async returnCredit(sessionId: string, bytes: number) {
+    if (bytes <= 0) return;
+    await this.pool.query('UPDATE sessions SET used_bytes = GREATEST(0, used_bytes - $1) WHERE id = $2', [bytes, sessionId]);
   }
 
   async leaseCredit(sessionId: string, bytes: number) {

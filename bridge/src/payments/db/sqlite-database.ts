@@ -14,6 +14,7 @@ export class SqlitePaymentsDatabase implements PaymentsDatabase {
   private readonly notes: RequestNotes;
   private readonly lease: Database.Transaction<(id: string, bytes: number) => number>;
   private readonly voidEmpty: Database.Statement;
+  private readonly giveBack: Database.Statement;
 
   constructor(store: PaymentStore) {
     this.store = store;
@@ -21,6 +22,7 @@ export class SqlitePaymentsDatabase implements PaymentsDatabase {
     const db = store.sqlite;
     const read = db.prepare('SELECT credit_bytes - used_bytes AS left FROM sessions WHERE id = ?');
     const take = db.prepare('UPDATE sessions SET used_bytes = used_bytes + ? WHERE id = ?');
+    this.giveBack = db.prepare('UPDATE sessions SET used_bytes = max(0, used_bytes - ?) WHERE id = ?');
     this.voidEmpty = db.prepare(`UPDATE tabs SET status = 'void', detail = ? WHERE id = ? AND status = 'open' AND amount = 0`);
     this.lease = db.transaction((id: string, bytes: number) => {
       const row = read.get(id) as { left: bigint } | undefined;
@@ -40,7 +42,7 @@ export class SqlitePaymentsDatabase implements PaymentsDatabase {
   async insertSession(s: { id: string; tokenHash: Buffer; visitorKey: string; createdAt: number }) { this.store.insertSession(s); }
   async sessionByTokenHash(hash: Buffer) { return this.store.sessionByTokenHash(hash); }
   async session(id: string) { return this.store.session(id); }
-  async addUsage(usage: ReadonlyMap<string, number>) { this.store.addUsage(usage); }
+  async returnCredit(sessionId: string, bytes: number) { if (bytes > 0) this.giveBack.run(bytes, sessionId); }
   async leaseCredit(sessionId: string, bytes: number) { return this.lease.immediate(sessionId, bytes); }
   async insertRequest(r: PaymentRequest, visitorKey: string) { this.store.insertRequest(r, visitorKey); }
   async request(id: string) { return this.store.request(id); }

@@ -14,6 +14,7 @@ import { PaywallServer } from './gateway/paywall/paywall-server.js';
 import { PAY_PREFIX } from './gateway/paywall/pay-page.js';
 import type { Visitor } from './gateway/visitor.js';
 import { PaymentsService } from './payments/payments-service.js';
+import { PgLeadership } from './cluster/pg-leadership.js';
 import { HorizonClient } from './payments/horizon.js';
 import { TxtRecordCheck } from './dns/txt-record-check.js';
 import { TlsService, tlsWanted } from './tls/tls-service.js';
@@ -68,6 +69,10 @@ export class Supervisor {
     this.payments = new PaymentsService({
       config: config.payments, dataDir: config.paths.data, log,
       siteName: () => (config.domain ? `torplus.${config.domain}` : this.onionAddress()),
+      // Bridges sharing PostgreSQL run the payment stream and tab settlement on one of them at a time.
+      ...(config.payments.databaseUrl
+        ? { leadership: new PgLeadership({ url: config.payments.databaseUrl.reveal(), onError: (err) => log.debug(`leadership: ${err.message}`, { service: 'payments' }) }) }
+        : {}),
     });
     this.meter = new Meter({
       freeBytes: config.payments.freeBytes,

@@ -22,6 +22,11 @@ export interface SocksRequestOptions {
   method?: string;
   /** socksRequest only: a request body, sent with Content-Length. */
   body?: string | Buffer;
+  /**
+   * Sent as the SOCKS5 username: tor puts streams with different usernames on different circuits (for an onion,
+   * a new rendezvous circuit, with introduction points picked anew). Default: none.
+   */
+  isolation?: string;
 }
 
 export interface SocksResponse {
@@ -84,7 +89,9 @@ export async function socksRequest(url: string, opts: SocksRequestOptions): Prom
   try {
     if (signal.aborted) throw abortReason(signal);
     try {
-      socket = await openStream(target, { host: opts.socksHost ?? '127.0.0.1', port: opts.socksPort }, {
+      const proxy = { host: opts.socksHost ?? '127.0.0.1', port: opts.socksPort };
+      const auth = opts.isolation !== undefined ? { username: opts.isolation, password: 'x' } : {};
+      socket = await openStream(target, { ...proxy, ...auth }, {
         timeoutMs,
         signal,
         onConnected: () => {
@@ -117,7 +124,7 @@ export async function socksRequest(url: string, opts: SocksRequestOptions): Prom
 /** GET `url` through the SOCKS5 proxy and read the whole body; `timeoutMs` covers the whole exchange. */
 export async function socksGet(
   url: string,
-  opts: { socksPort: number; socksHost?: string; timeoutMs?: number; headers?: Record<string, string>; signal?: AbortSignal },
+  opts: Pick<SocksRequestOptions, 'socksPort' | 'socksHost' | 'timeoutMs' | 'headers' | 'signal' | 'isolation'>,
 ): Promise<FetchResult> {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let stage = 'request';
@@ -127,6 +134,7 @@ export async function socksGet(
       socksPort: opts.socksPort,
       ...(opts.socksHost !== undefined ? { socksHost: opts.socksHost } : {}),
       ...(opts.headers !== undefined ? { headers: opts.headers } : {}),
+      ...(opts.isolation !== undefined ? { isolation: opts.isolation } : {}),
       // The outer deadline is the limit; give the inner one slack so that the outer error message wins.
       timeoutMs: timeoutMs + 1_000,
       signal: dl.signal,

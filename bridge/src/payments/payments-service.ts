@@ -19,6 +19,7 @@ import { MIB, RateLimiter, RequestBook, requestJson, requestMessage, sep7PayUri,
 import { SessionCache } from './session-cache.js';
 import { StreamWatcher } from './stream-watcher.js';
 import { TabBook, type TabInfo } from './tabs.js';
+import { SoloLeadership, type Leadership } from '../cluster/leadership.js';
 import type { Earnings, PaidService, PaymentComplete, PaymentNote, PaymentRequest, Receipt, SessionState } from './types.js';
 
 export { LATE_PAYMENT_GRACE_MS } from './crediting.js';
@@ -44,6 +45,11 @@ export interface PaymentsServiceOptions {
   siteName?: () => string | undefined;
   /** Tab book tuning (tests). */
   tabs?: { abandonAfterMs?: number; tickMs?: number };
+  /**
+   * Who watches the account's payment stream and settles tabs: one bridge at a time. Default: this one
+   * (SoloLeadership); bridges sharing PostgreSQL compete for it (PgLeadership).
+   */
+  leadership?: Leadership;
 }
 
 export interface PaymentsServiceEvents {
@@ -62,7 +68,11 @@ interface Running {
   tabs: TabBook;
   crediting: Crediting;
   timers: NodeJS.Timeout[];
-  stream: StreamWatcher;
+  /** The payment stream's watcher while this bridge leads that job. */
+  stream: StreamWatcher | undefined;
+  /** Gives up the jobs this bridge follows. */
+  unfollow: Array<() => Promise<void>>;
+  leadership: Leadership;
 }
 
 export class PaymentsService extends EventEmitter<PaymentsServiceEvents> implements Service {
@@ -147,17 +157,33 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
         onComplete: (e) => this.emit('complete', e),
         onVerified: (seconds) => this.emit('verified', { seconds, via: 'xdr' }),
       });
-      const stream = new StreamWatcher({
-        horizon: this.horizon, store: db, account, log: this.log,
-        credit: (hash, sig) => crediting.fromLedger(hash, 'stream', undefined, sig),
-      });
-      this.run = { db, account, passphrase, requests, tabs, crediting, timers: [], stream };
+      const leadership = this.opts.leadership ?? new SoloLeadership();
+      const run: Running = { db, account, passphrase, requests, tabs, crediting, timers: [], stream: undefined, unfollow: [], leadership };
+      this.run = run;
       await requests.expire();
-      tabs.start(own.sequence);
       this.run.timers.push(
         setInterval(() => void this.run?.requests.expire().catch((err: Error) => this.log.warn(`expiring requests: ${err.message}`)), EXPIRY_SWEEP_MS).unref(),
       );
-      await stream.start(signal);
+      // Once-only jobs: on this bridge alone, or on whichever bridge holds their lock.
+      run.unfollow.push(
+        leadership.follow('payments-stream', {
+          lead: async () => {
+            const stream = new StreamWatcher({
+              horizon: this.horizon!, store: db, account, log: this.log,
+              credit: (hash, sig) => crediting.fromLedger(hash, 'stream', undefined, sig),
+            });
+            run.stream = stream;
+            await stream.start(signal);
+            this.log.info('watching the account\'s payment stream (this bridge leads it)');
+          },
+          lose: async () => {
+            const stream = run.stream;
+            run.stream = undefined;
+            await stream?.stop();
+          },
+        }),
+        leadership.follow('tab-settlement', { lead: () => tabs.start(), lose: () => tabs.stop() }),
+      );
       this.log.info(`payments on the ${c.network} network (${passphrase}), account ${account}, ${formatBalance(own.balance)} XLM; ${db.engine} database`);
     } catch (err) {
       await this.stop();
@@ -170,7 +196,8 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     const run = this.run;
     if (!run) return;
     for (const t of run.timers) clearInterval(t);
-    await run.stream.stop();
+    for (const unfollow of run.unfollow) await unfollow();
+    await run.stream?.stop();
     await run.tabs.stop();
     this.run = undefined;
     await run.db.close();
@@ -180,7 +207,7 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     if (!this.enabled) return { ok: true, detail: 'payments disabled: no seed configured', enabled: false };
     const run = this.run;
     if (!run) return { ok: false, detail: 'payments not started', enabled: true };
-    const problem = run.stream.error ?? run.tabs.error;
+    const problem = run.stream?.error ?? run.tabs.error;
     return {
       ok: problem === undefined,
       detail: problem ?? `accepting payments to ${run.account}`,
@@ -189,7 +216,8 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
       network: this.opts.config.network,
       horizon: this.horizon!.url,
       database: run.db.engine,
-      streamRecords: run.stream.records,
+      leading: run.leadership.leading(),
+      streamRecords: run.stream?.records ?? 0,
     };
   }
 
@@ -327,7 +355,7 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
 
   /** Resolves once pending stream records and tab settlements are processed (tests, shutdown). */
   async idle(): Promise<void> {
-    await this.run?.stream.idle();
+    await this.run?.stream?.idle();
     await this.run?.tabs.idle();
   }
 

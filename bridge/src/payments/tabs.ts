@@ -107,7 +107,9 @@ export class TabBook {
     return this.lastError;
   }
 
-  start(accountSequence: bigint): void {
+  /** Starts settling (this bridge leads tab settlement); the account's sequence is read again when not given. */
+  start(accountSequence?: bigint): void {
+    if (this.timer) return;
     this.accountSeq = accountSequence;
     this.timer = setInterval(() => this.kick(), this.o.tickMs ?? 1000);
     this.timer.unref();
@@ -203,8 +205,9 @@ export class TabBook {
     return Number((amount * BigInt(MIB)) / price);
   }
 
-  /** Runs a settlement pass soon; passes never overlap. */
+  /** Runs a settlement pass soon; passes never overlap. Only while this bridge settles (started). */
   kick(): void {
+    if (!this.timer) return;
     if (this.running) {
       this.again = true;
       return;

@@ -243,7 +243,8 @@ export class Meter {
       a.graceTimer = undefined;
       if (!this.mustPay(a)) return;
       a.throttled = true;
-      a.bucket = new TokenBucket(this.opts.throttleBytesPerSec);
+      // The injected clock, when there is one, also paces the throttle (tests decide what time it is).
+      a.bucket = new TokenBucket(this.opts.throttleBytesPerSec, undefined, this.opts.now ?? (() => performance.now()));
       this.changed(a);
     };
     if (wait === 0) throttle();

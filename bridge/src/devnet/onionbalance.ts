@@ -14,6 +14,11 @@
 //    already added HSDir", never uploads, and then drops every backend as too old.
 //  - The frontend tor must have a consensus before onionbalance connects: onionbalance reads it at start-up
 //    and exits ("Could not open cached consensus") when there is none. So we wait for its bootstrap.
+//
+// A dead backend is NOT dropped by onionbalance 0.2.2: the HSDirs keep serving its last descriptor (valid for
+// hours), every re-fetch counts as fresh, so its introduction points stay in the master descriptor. Clients
+// still get through (an introduction to the dead backend fails and tor tries the next introduction point),
+// but removing it takes a health check outside onionbalance and setBackends() (see onionbalance.e2e.test.ts).
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';

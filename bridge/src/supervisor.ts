@@ -349,6 +349,7 @@ export class Supervisor {
       onion: { ok: tor.published, detail: tor.published ? 'descriptor published' : 'not published yet', address: tor.address, published: tor.published },
       upstream: this.gateway.health(),
       payments: this.payments.health(),
+      ...(this.payments.enabled ? { database: databaseHealth(this.payments.health()) } : {}),
       api: this.api.health(),
       ...(this.ipfs ? { ipfs: this.ipfs.health() } : {}),
       ...(this.dns ? { dns: this.dns.health() } : {}),
@@ -356,4 +357,10 @@ export class Supervisor {
       ...(this.web ? { web: this.web.health() } : {}),
     };
   }
+}
+
+/** The payments database, as its own line in /healthz ("database: down" while PostgreSQL is away). */
+function databaseHealth(p: Health): Health {
+  const state = p.database === undefined ? 'not started' : String(p.database);
+  return { ok: state === 'up', detail: `database: ${state}`, state, engine: p.databaseEngine };
 }

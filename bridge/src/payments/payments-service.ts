@@ -162,6 +162,8 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
       this.run = run;
       await requests.expire();
       this.run.timers.push(
+        // The database's health is known from the traffic; with none, a ping every few seconds keeps it current.
+        setInterval(() => void db.ping(), 5000).unref(),
         setInterval(() => void this.run?.requests.expire().catch((err: Error) => this.log.warn(`expiring requests: ${err.message}`)), EXPIRY_SWEEP_MS).unref(),
       );
       // Once-only jobs: on this bridge alone, or on whichever bridge holds their lock.
@@ -207,7 +209,8 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
     if (!this.enabled) return { ok: true, detail: 'payments disabled: no seed configured', enabled: false };
     const run = this.run;
     if (!run) return { ok: false, detail: 'payments not started', enabled: true };
-    const problem = run.stream?.error ?? run.tabs.error;
+    const database = run.db.health();
+    const problem = database.up ? (run.stream?.error ?? run.tabs.error) : `database: down (${database.detail}); visitors are served, new payments wait`;
     return {
       ok: problem === undefined,
       detail: problem ?? `accepting payments to ${run.account}`,
@@ -215,7 +218,8 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
       account: run.account,
       network: this.opts.config.network,
       horizon: this.horizon!.url,
-      database: run.db.engine,
+      database: database.up ? 'up' : 'down',
+      databaseEngine: run.db.engine,
       leading: run.leadership.leading(),
       streamRecords: run.stream?.records ?? 0,
     };

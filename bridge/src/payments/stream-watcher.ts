@@ -80,7 +80,14 @@ export class StreamWatcher {
           await this.o.credit(record.transactionHash, signal);
           break;
         } catch (err) {
-          if (!isPaymentError(err)) throw err;
+          // The database is away (or anything else went wrong): the payment must not be skipped, so the
+          // same record is tried again, later, and the cursor stays before it meanwhile.
+          if (!isPaymentError(err)) {
+            this.failing(record, err as Error, attempt);
+            await delay(Math.min(30_000, 500 * 2 ** attempt), signal);
+            if (signal.aborted) return;
+            continue;
+          }
           // Horizon down, or not yet showing the transaction: same record again, later.
           if (err.code === 'horizon_unavailable' || (err.code === 'unknown_transaction' && attempt < 5)) {
             await delay(Math.min(30_000, 500 * 2 ** attempt), signal);
@@ -93,7 +100,23 @@ export class StreamWatcher {
         }
       }
     }
-    await this.o.store.setValue(CURSOR_KEY, record.pagingToken);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.o.store.setValue(CURSOR_KEY, record.pagingToken);
+        this.error = undefined;
+        return;
+      } catch (err) {
+        this.failing(record, err as Error, attempt);
+        await delay(Math.min(30_000, 500 * 2 ** attempt), signal);
+        if (signal.aborted) return;
+      }
+    }
+  }
+
+  /** Says once per record that it is held back, and why (also in /healthz). */
+  private failing(record: PaymentRecord, err: Error, attempt: number): void {
+    this.error = `payment stream: operation ${record.id} waits: ${err.message}`;
+    if (attempt === 0) this.o.log.error(`${this.error} (retrying; nothing is skipped)`);
   }
 }
 

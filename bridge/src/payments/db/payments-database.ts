@@ -66,5 +66,10 @@ export interface PaymentsDatabase {
   addNote(requestId: string, transactionHash: string, note: PaymentNote, now: number): Promise<void>;
   notesOf(requestId: string): Promise<PaymentNote[]>;
 
+  /** Whether the database answered the last call (SQLite, in this process: always). */
+  health(): { up: boolean; detail: string };
+  /** Asks the database now; resolves with whether it answered. */
+  ping(): Promise<boolean>;
+
   close(): Promise<void>;
 }

@@ -24,6 +24,8 @@ const MAX_NOTES = 5;
 export class PgPaymentsDatabase implements PaymentsDatabase {
   readonly engine = 'postgres';
   private readonly pool: pg.Pool;
+  /** Why PostgreSQL is not answering, or undefined while it is. */
+  private down: string | undefined;
 
   private constructor(pool: pg.Pool) {
     this.pool = pool;
@@ -45,24 +47,54 @@ export class PgPaymentsDatabase implements PaymentsDatabase {
     return new PgPaymentsDatabase(pool);
   }
 
+  /** Whether PostgreSQL answered the last call, and the last connection error when it did not. */
+  health(): { up: boolean; detail: string } {
+    return this.down === undefined ? { up: true, detail: 'PostgreSQL answers' } : { up: false, detail: `PostgreSQL does not answer: ${this.down}` };
+  }
+
+  async ping(): Promise<boolean> {
+    await this.query('SELECT 1').catch(() => undefined);
+    return this.down === undefined;
+  }
+
+  /** Every query goes through here, so the database's health is known from the traffic itself. */
+  private async query(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
+    try {
+      const r = await this.pool.query(sql, params);
+      this.down = undefined;
+      return r;
+    } catch (err) {
+      if (connectionLost(err)) this.down = (err as Error).message || String((err as { code?: string }).code);
+      throw err;
+    }
+  }
+
   private async one(sql: string, params: unknown[] = []): Promise<Row | undefined> {
-    return (await this.pool.query(sql, params)).rows[0] as Row | undefined;
+    return (await this.query(sql, params)).rows[0] as Row | undefined;
   }
 
   private async all(sql: string, params: unknown[] = []): Promise<Row[]> {
-    return (await this.pool.query(sql, params)).rows as Row[];
+    return (await this.query(sql, params)).rows as Row[];
   }
 
   /** Runs `fn` in one transaction on one connection. */
   private async tx<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
+    let c: pg.PoolClient;
+    try {
+      c = await this.pool.connect();
+    } catch (err) {
+      if (connectionLost(err)) this.down = (err as Error).message;
+      throw err;
+    }
     try {
       await c.query('BEGIN');
       const v = await fn(c);
       await c.query('COMMIT');
+      this.down = undefined;
       return v;
     } catch (err) {
       await c.query('ROLLBACK').catch(() => undefined);
+      if (connectionLost(err)) this.down = (err as Error).message;
       throw err;
     } finally {
       c.release();
@@ -74,11 +106,11 @@ export class PgPaymentsDatabase implements PaymentsDatabase {
   }
 
   async setValue(key: string, value: string) {
-    await this.pool.query('INSERT INTO kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
+    await this.query('INSERT INTO kv (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]);
   }
 
   async insertSession(s: { id: string; tokenHash: Buffer; visitorKey: string; createdAt: number }) {
-    await this.pool.query('INSERT INTO sessions (id, token_hash, visitor_key, created_at) VALUES ($1, $2, $3, $4)', [s.id, s.tokenHash, s.visitorKey, s.createdAt]);
+    await this.query('INSERT INTO sessions (id, token_hash, visitor_key, created_at) VALUES ($1, $2, $3, $4)', [s.id, s.tokenHash, s.visitorKey, s.createdAt]);
   }
 
   async sessionByTokenHash(hash: Buffer) {
@@ -91,7 +123,7 @@ export class PgPaymentsDatabase implements PaymentsDatabase {
 
   async returnCredit(sessionId: string, bytes: number) {
     if (bytes <= 0) return;
-    await this.pool.query('UPDATE sessions SET used_bytes = GREATEST(0, used_bytes - $1) WHERE id = $2', [bytes, sessionId]);
+    await this.query('UPDATE sessions SET used_bytes = GREATEST(0, used_bytes - $1) WHERE id = $2', [bytes, sessionId]);
   }
 
   async leaseCredit(sessionId: string, bytes: number) {
@@ -104,7 +136,7 @@ export class PgPaymentsDatabase implements PaymentsDatabase {
   }
 
   async insertRequest(r: PaymentRequest, visitorKey: string) {
-    await this.pool.query(`INSERT INTO payment_requests (id, session_id, visitor_key, service, amount, destination, memo_hash, credit_bytes,
+    await this.query(`INSERT INTO payment_requests (id, session_id, visitor_key, service, amount, destination, memo_hash, credit_bytes,
       created_at, expires_at, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
     [r.id, r.sessionId, visitorKey, r.service, r.amount.toString(), r.destination, r.memoHash, r.creditBytes, r.createdAt, r.expiresAt, r.status]);
   }
@@ -123,7 +155,7 @@ export class PgPaymentsDatabase implements PaymentsDatabase {
   }
 
   async expireRequests(now: number) {
-    return (await this.pool.query(`UPDATE payment_requests SET status = 'expired' WHERE status = 'open' AND expires_at <= $1`, [now])).rowCount ?? 0;
+    return (await this.query(`UPDATE payment_requests SET status = 'expired' WHERE status = 'open' AND expires_at <= $1`, [now])).rowCount ?? 0;
   }
 
   async credit(c: CreditInput): Promise<Receipt> {
@@ -203,19 +235,19 @@ export class PgPaymentsDatabase implements PaymentsDatabase {
     const keys = (Object.keys(fields) as (keyof TabUpdate)[]).filter((k) => k in TAB_COLUMNS);
     if (keys.length === 0) return;
     const sets = keys.map((k, i) => `${TAB_COLUMNS[k]} = $${i + 1}`).join(', ');
-    await this.pool.query(`UPDATE tabs SET ${sets} WHERE id = $${keys.length + 1}`, [...keys.map((k) => fields[k] ?? null), id]);
+    await this.query(`UPDATE tabs SET ${sets} WHERE id = $${keys.length + 1}`, [...keys.map((k) => fields[k] ?? null), id]);
   }
 
   async voidEmptyTab(id: string, detail: string) {
-    return (await this.pool.query(`UPDATE tabs SET status = 'void', detail = $2 WHERE id = $1 AND status = 'open' AND amount = 0`, [id, detail])).rowCount === 1;
+    return (await this.query(`UPDATE tabs SET status = 'void', detail = $2 WHERE id = $1 AND status = 'open' AND amount = 0`, [id, detail])).rowCount === 1;
   }
 
   async revokeTabCredit(tab: TabRow) {
-    await this.pool.query('UPDATE sessions SET credit_bytes = GREATEST(used_bytes, credit_bytes - $1) WHERE id = $2', [tab.creditedBytes, tab.sessionId]);
+    await this.query('UPDATE sessions SET credit_bytes = GREATEST(used_bytes, credit_bytes - $1) WHERE id = $2', [tab.creditedBytes, tab.sessionId]);
   }
 
   async addNote(requestId: string, transactionHash: string, note: PaymentNote, now: number) {
-    await this.pool.query(`INSERT INTO request_notes (request_id, transaction_hash, note, created_at)
+    await this.query(`INSERT INTO request_notes (request_id, transaction_hash, note, created_at)
       SELECT $1, $2, $3, $4 WHERE (SELECT count(*) FROM request_notes WHERE request_id = $1) < ${MAX_NOTES}
       ON CONFLICT (request_id, transaction_hash) DO NOTHING`, [requestId, transactionHash, JSON.stringify(note), now]);
   }
@@ -235,4 +267,11 @@ export class PgPaymentsDatabase implements PaymentsDatabase {
   async close() {
     await this.pool.end();
   }
+}
+
+/** Errors that mean PostgreSQL is not reachable (rather than a refused statement). */
+function connectionLost(err: unknown): boolean {
+  const e = err as { code?: string; message?: string };
+  // 08…: connection exceptions; 57P01–57P03: shutting down / cannot connect now.
+  return /^(08|57P0[123])/.test(e.code ?? '') || /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|Connection terminated|timeout exceeded when trying to connect|the database system is (starting up|shutting down)/i.test(`${e.code ?? ''} ${e.message ?? ''}`);
 }

@@ -62,5 +62,7 @@ export class SqlitePaymentsDatabase implements PaymentsDatabase {
   async revokeTabCredit(tab: Parameters<PaymentStore['revokeTabCredit']>[0]) { this.store.revokeTabCredit(tab); }
   async addNote(requestId: string, transactionHash: string, note: PaymentNote, now: number) { this.notes.add(requestId, transactionHash, note, now); }
   async notesOf(requestId: string) { return this.notes.of(requestId); }
+  health() { return { up: true, detail: `SQLite at ${this.store.path}` }; }
+  async ping() { return true; }
   async close() { this.store.close(); }
 }

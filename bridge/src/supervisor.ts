@@ -15,6 +15,8 @@ import { PAY_PREFIX } from './gateway/paywall/pay-page.js';
 import type { Visitor } from './gateway/visitor.js';
 import { PaymentsService } from './payments/payments-service.js';
 import { PgLeadership } from './cluster/pg-leadership.js';
+import { BackendHeartbeat } from './cluster/backend-heartbeat.js';
+import { PgInstanceRegistry } from './cluster/instances.js';
 import { HorizonClient } from './payments/horizon.js';
 import { TxtRecordCheck } from './dns/txt-record-check.js';
 import { TlsService, tlsWanted } from './tls/tls-service.js';
@@ -59,6 +61,8 @@ export class Supervisor {
   readonly web: WebContainerWatcher | undefined;
   /** The pay page's answers (PAYWALL=page with a seed); undefined otherwise. */
   readonly paywall: PaywallServer | undefined;
+  /** BALANCE_MASTER_ONION: this backend's heartbeats for the Onionbalance frontend. */
+  readonly heartbeat: BackendHeartbeat | undefined;
   /** The TXT record check; undefined without DOMAIN. */
   readonly dns: TxtRecordCheck | undefined;
   private admin: Secret | undefined;
@@ -147,6 +151,7 @@ export class Supervisor {
       extraConfigFile: config.tor.extraConfigFile,
       // Peers' onions are dialed through tor's SOCKS port (fill, libp2p): opened on loopback only.
       ...(config.ipfs.enabled ? { socksPort: 'auto' as const } : {}),
+      ...(config.balance ? { onionbalanceMaster: config.balance.masterOnion } : {}),
       powDefense: config.tor.powDefense,
       introDosDefense: config.tor.introDosDefense,
       log,
@@ -158,7 +163,21 @@ export class Supervisor {
       log,
       healthReport: () => this.healthReport(),
     });
-    this.tor.on('published', (address) => this.announce(address));
+    // Behind Onionbalance the site's address is the master's: that is the record to publish and check.
+    const siteAddress = (own: string) => config.balance?.masterOnion ?? own;
+    this.tor.on('published', (address) => this.announce(siteAddress(address)));
+    if (config.balance && config.payments.databaseUrl) {
+      const url = config.payments.databaseUrl;
+      this.heartbeat = new BackendHeartbeat({
+        open: () => PgInstanceRegistry.open(url.reveal(), (err) => log.debug(`instance registry: ${err.message}`, { service: 'instances' })),
+        onion: () => this.onionAddress(),
+        stats: () => {
+          const t = this.meter.totals();
+          return { visitors: this.meter.stats().visitors, bytesServed: t.free + t.paid };
+        },
+        log,
+      });
+    }
     if (config.docker.webContainer) {
       this.web = new WebContainerWatcher({
         container: config.docker.webContainer,
@@ -176,7 +195,7 @@ export class Supervisor {
         retryMs: config.dnsRetryMs,
         onChange: (h) => (h.state === 'found' ? log.info(`DNS: ${h.detail}`, { service: 'dns' }) : log.warn(`DNS: ${h.detail}`, { service: 'dns' })),
       });
-      this.tor.on('published', (address) => this.dns?.published(address));
+      this.tor.on('published', (address) => this.dns?.published(siteAddress(address)));
     }
   }
 
@@ -229,6 +248,7 @@ export class Supervisor {
     await this.startService(this.api, signal);
     await this.startService(this.tor, signal);
     if (this.dns) await this.startService(this.dns, signal);
+    if (this.heartbeat) await this.startService(this.heartbeat, signal);
     if (this.web) await this.startService(this.web, signal);
     await this.startControl();
     log.info(`onion address ${this.tor.onionAddress()}; waiting for tor to publish it`);
@@ -355,6 +375,7 @@ export class Supervisor {
       ...(this.dns ? { dns: this.dns.health() } : {}),
       ...(this.tls ? { tls: this.tls.health() } : {}),
       ...(this.web ? { web: this.web.health() } : {}),
+      ...(this.heartbeat ? { instances: this.heartbeat.health() } : {}),
     };
   }
 }

@@ -192,6 +192,18 @@ describe('.env.example', () => {
     expect(c.payments.seed).toBeUndefined();
   });
 
+  it('reads BALANCE_MASTER_ONION (with or without .onion), and asks for DATABASE_URL with it', () => {
+    const master = 'a'.repeat(56);
+    expect(() => loadConfig({ BALANCE_MASTER_ONION: master }, cwd)).toThrow(/^BALANCE_MASTER_ONION: expected DATABASE_URL too/);
+    const c = loadConfig({ BALANCE_MASTER_ONION: `${master.toUpperCase()}.onion`, DATABASE_URL: 'postgres://torplus:pw@db:5432/torplus' }, cwd);
+    expect(c.balance).toEqual({ masterOnion: `${master}.onion` });
+    expect(String(c.payments.databaseUrl)).not.toContain('pw'); // a Secret
+    expect(() => loadConfig({ BALANCE_MASTER_ONION: 'example.onion', DATABASE_URL: 'postgres://x@y/z' }, cwd)).toThrow(/expected the master v3 onion address/);
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://x@y/z' }, cwd)).toThrow(/^DATABASE_URL: expected a postgres:\/\/ URL/);
+    // The URL may hold a password: never echoed.
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://u:secretpw@y/z' }, cwd)).toThrow(/^(?!.*secretpw)/);
+  });
+
   it('shows the pay page by default, and reads and checks PAYWALL_TEMPLATE at start', () => {
     expect(loadConfig({}, cwd).payments.paywall).toBe('page');
     expect(loadConfig({ PAYWALL: 'throttle' }, cwd).payments.paywall).toBe('throttle');

@@ -35,6 +35,11 @@ export interface Config {
   dnsServers: string[] | undefined;
   /** DNS_RETRY_SECONDS, in ms. */
   dnsRetryMs: number;
+  /**
+   * BALANCE_MASTER_ONION: this bridge is an Onionbalance backend of the master (`….onion`), which is
+   * the site's address; the frontend is `torplus-bridge balance`. Needs DATABASE_URL.
+   */
+  balance: { masterOnion: string } | undefined;
   /** The web container, watched through the Docker socket when it is mounted. */
   docker: { webContainer: string | undefined; socketPath: string; restartUnhealthyAfterMs: number | undefined };
 }
@@ -158,6 +163,7 @@ function fromRaw(raw: RawConfig, cwd: string): Config {
       httpsPort: raw.HTTPS_PORT,
       acme: raw.ACME_EMAIL === undefined ? undefined : { email: raw.ACME_EMAIL, directory: raw.ACME_DIRECTORY, caFile: caFile(raw.ACME_CA_FILE, cwd) },
     },
+    balance: balanceConfig(raw),
     dnsServers: raw.DNS_SERVERS?.split(',').map((s) => s.trim()),
     dnsRetryMs: raw.DNS_RETRY_SECONDS * 1000,
     docker: {
@@ -181,6 +187,14 @@ function fromRaw(raw: RawConfig, cwd: string): Config {
       fillMaxSpendStroops: raw.FILL_MAX_SPEND,
     },
   };
+}
+
+function balanceConfig(raw: RawConfig): Config['balance'] {
+  if (raw.BALANCE_MASTER_ONION === undefined) return undefined;
+  if (raw.DATABASE_URL === undefined) {
+    throw new ConfigError('BALANCE_MASTER_ONION: expected DATABASE_URL too: the bridges behind one address share PostgreSQL (payments, and the list of backends the frontend reads)');
+  }
+  return { masterOnion: `${raw.BALANCE_MASTER_ONION.toLowerCase().replace(/\.onion$/, '')}.onion` };
 }
 
 function caFile(file: string | undefined, cwd: string): string | undefined {

@@ -11,6 +11,7 @@ import { TorControl } from './control.js';
 import { type BootstrapPhase, type TorEvent, parseBootstrap } from './events.js';
 import { ensureOnionKey } from './onion-key.js';
 import { type HiddenServicePortSpec, renderTorrc } from './torrc.js';
+import { writeObConfig } from './onionbalance-instance.js';
 
 export interface BootstrapProgress {
   progress: number;
@@ -36,6 +37,8 @@ export interface TorServiceOptions {
   stopTimeoutMs?: number;
   /** Restart delays: initialMs doubling up to maxMs, reset after stableMs of uptime. */
   backoff?: { initialMs?: number; maxMs?: number; stableMs?: number };
+  /** BALANCE_MASTER_ONION: the service is an Onionbalance backend of this master address. */
+  onionbalanceMaster?: string;
 }
 
 export interface TorHealth extends Health {
@@ -251,7 +254,10 @@ export class TorService extends EventEmitter<TorServiceEvents> implements Servic
       await mkdir(dir, { recursive: true, mode: 0o700 });
       await chmod(dir, 0o700);
     }
+    // A backend of an Onionbalance master: tor refuses the instance option without ob_config.
+    if (this.o.onionbalanceMaster) await writeObConfig(p.hs, this.o.onionbalanceMaster);
     const torrc = renderTorrc({
+      ...(this.o.onionbalanceMaster ? { onionbalanceInstance: true } : {}),
       dataDir: p.data,
       hiddenServiceDir: p.hs,
       controlPortFile: p.portFile,

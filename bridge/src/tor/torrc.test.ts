@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type TorrcOptions, renderTorrc } from './torrc.js';
+import { writeObConfig } from './onionbalance-instance.js';
 
 const base: TorrcOptions = {
   dataDir: '/srv/tor/data',
@@ -48,6 +49,13 @@ describe('renderTorrc', () => {
     expect(t).toMatch(/^SocksPort 127\.0\.0\.1:9050$/m);
     expect(renderTorrc({ ...base, socksPort: 'auto' })).toMatch(/^SocksPort 127\.0\.0\.1:auto$/m);
     expect(renderTorrc({ ...base, socksPort: 0 })).toMatch(/^SocksPort 0$/m);
+  });
+
+  it('makes the service an Onionbalance instance of a master when asked, after its ports', () => {
+    const lines = settings(renderTorrc({ ...base, onionbalanceInstance: true }));
+    const at = lines.indexOf('HiddenServiceOnionbalanceInstance 1');
+    expect(at).toBeGreaterThan(lines.indexOf('HiddenServicePort 4001 unix:/srv/p2p.sock'));
+    expect(settings(renderTorrc(base))).not.toContain('HiddenServiceOnionbalanceInstance 1');
   });
 
   it('appends the extra config verbatim at the end', () => {
@@ -99,6 +107,18 @@ describe('renderTorrc output accepted by tor --verify-config', () => {
         extraConfig: 'DisableNetwork 1\n',
       }),
     );
+    const { stdout } = await promisify(execFile)('tor', ['--verify-config', '-f', file, '--defaults-torrc', empty]);
+    expect(stdout).toMatch(/Configuration was valid/);
+  });
+
+  it('verifies as an Onionbalance instance with its ob_config', async () => {
+    const hs = join(dir, 'ob-hs');
+    mkdirSync(hs, { recursive: true, mode: 0o700 });
+    await writeObConfig(hs, 'b'.repeat(56));
+    const file = join(dir, 'torrc-ob');
+    const empty = join(dir, 'empty-ob');
+    writeFileSync(empty, '');
+    writeFileSync(file, renderTorrc({ ...base, dataDir: join(dir, 'ob-data'), hiddenServiceDir: hs, controlPortFile: join(dir, 'ob-port'), ownerPid: process.pid, onionbalanceInstance: true, extraConfig: 'DisableNetwork 1\n' }));
     const { stdout } = await promisify(execFile)('tor', ['--verify-config', '-f', file, '--defaults-torrc', empty]);
     expect(stdout).toMatch(/Configuration was valid/);
   });

@@ -1,5 +1,6 @@
 // Renders the torrc the bridge hands to its own tor. Everything is explicit so that nothing
 // depends on /etc/tor (tor is started with an empty --defaults-torrc).
+import { ONIONBALANCE_INSTANCE_LINE } from './onionbalance-instance.js';
 
 export interface HiddenServicePortSpec {
   virtualPort: number;
@@ -21,6 +22,11 @@ export interface TorrcOptions {
   socksPort?: number | 'auto' | 0;
   /** Appended verbatim at the end, e.g. a private network's TestingTorNetwork/DirAuthority lines. */
   extraConfig?: string;
+  /**
+   * The service is an Onionbalance instance (a backend of a master address): tor then accepts
+   * introductions for the master. Its HiddenServiceDir must hold `ob_config` naming the master.
+   */
+  onionbalanceInstance?: boolean;
 }
 
 export function renderTorrc(o: TorrcOptions): string {
@@ -50,6 +56,7 @@ export function renderTorrc(o: TorrcOptions): string {
   }
   // A PROXY v1 line before each stream carries the circuit ID: the gateway meters per circuit.
   lines.push('HiddenServiceExportCircuitID haproxy');
+  if (o.onionbalanceInstance) lines.push(ONIONBALANCE_INSTANCE_LINE);
   if (o.powDefense) {
     // Proof-of-work against introduction floods; rate/burst as recommended by Onionspray.
     lines.push('HiddenServicePoWDefensesEnabled 1', 'HiddenServicePoWQueueRate 250', 'HiddenServicePoWQueueBurst 2500');

@@ -76,6 +76,28 @@ describe('the Docker appliance, checked without a Docker engine', () => {
     for (const script of ['scripts/start.sh', 'scripts/docker-entrypoint.sh']) expect(statSync(join(ROOT, script)).mode & 0o111).not.toBe(0);
   });
 
+  it('docker-compose.scaled.yml validates: PostgreSQL with its password from a secret on a named volume, the frontend, scalable bridges as backends of the master', async () => {
+    const master = 'a'.repeat(56);
+    const { stdout } = await promisify(execFile)('docker-compose', ['-f', 'docker-compose.scaled.yml', 'config'], {
+      cwd: ROOT, env: { PATH: process.env.PATH ?? '', seed: SEED, BALANCE_MASTER_ONION: master },
+    });
+    const scaled = parse(stdout);
+    expect(Object.keys(scaled.services).sort()).toEqual(['bridge', 'db', 'frontend', 'web']);
+    const { db, frontend, bridge } = scaled.services;
+    expect(db.image).toMatch(/^postgres:/);
+    expect(db.environment.POSTGRES_PASSWORD_FILE).toBe('/run/secrets/db_password');
+    expect(db.volumes.map((v: any) => (typeof v === 'string' ? v : `${v.source}:${v.target}`)).join()).toMatch(/^torplus-db:\/var\/lib\/postgresql\/data/);
+    expect(scaled.secrets.db_password.file).toMatch(/db_password\.txt$/);
+    expect(frontend.command).toEqual(['balance']);
+    expect(bridge.ports).toBeUndefined(); // replicas cannot share host ports: the master onion is the way in
+    expect(bridge.environment).toMatchObject({ BALANCE_MASTER_ONION: master, DATABASE_URL: expect.stringMatching(/^postgres:\/\/torplus@db:5432\//), DATABASE_PASSWORD_FILE: '/run/secrets/db_password', UPSTREAM_URL: 'http://web:80' });
+    expect(bridge.environment.DATABASE_URL).not.toMatch(/:[^/@]*@/); // no password in the URL
+    for (const s of [frontend, bridge]) expect(Object.keys(s.environment).filter((k) => !SETTINGS.has(k))).toEqual([]);
+    // Without the master's address, compose refuses to start the bridges (they would be separate sites).
+    await expect(promisify(execFile)('docker-compose', ['-f', 'docker-compose.scaled.yml', 'config'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '' } }))
+      .rejects.toThrow(/BALANCE_MASTER_ONION/);
+  });
+
   it('Dockerfile.web: FROM nginx, with the project’s nginx.conf and a health check', () => {
     const lines = dockerfile('Dockerfile.web');
     expect(lines[0]).toEqual(['FROM', expect.stringMatching(/^nginx:/)]);

@@ -204,6 +204,15 @@ describe('.env.example', () => {
     expect(() => loadConfig({ DATABASE_URL: 'mysql://u:secretpw@y/z' }, cwd)).toThrow(/^(?!.*secretpw)/);
   });
 
+  it('puts the password of DATABASE_PASSWORD_FILE into DATABASE_URL, from a file only its owner reads', () => {
+    const file = join(cwd, 'db_password.txt');
+    writeFileSync(file, 's3cret/pw\n', { mode: 0o600 });
+    const c = loadConfig({ DATABASE_URL: 'postgres://torplus@db:5432/torplus', DATABASE_PASSWORD_FILE: file }, cwd);
+    expect(c.payments.databaseUrl!.reveal()).toBe('postgres://torplus:s3cret%2Fpw@db:5432/torplus');
+    chmodSync(file, 0o644);
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://torplus@db:5432/torplus', DATABASE_PASSWORD_FILE: file }, cwd)).toThrow(/^DATABASE_PASSWORD_FILE: expected a file only its owner can read/);
+  });
+
   it('shows the pay page by default, and reads and checks PAYWALL_TEMPLATE at start', () => {
     expect(loadConfig({}, cwd).payments.paywall).toBe('page');
     expect(loadConfig({ PAYWALL: 'throttle' }, cwd).payments.paywall).toBe('throttle');

@@ -189,6 +189,24 @@ function fromRaw(raw: RawConfig, cwd: string): Config {
   };
 }
 
+/** DATABASE_URL with the password from DATABASE_PASSWORD_FILE (a Docker secret), which others must not read. */
+function withPasswordFile(url: string, file: string | undefined, cwd: string): string {
+  if (file === undefined) return url;
+  const path = resolve(cwd, file);
+  let password: string;
+  try {
+    const mode = statSync(path).mode;
+    if (mode & 0o077) throw new ConfigError(`DATABASE_PASSWORD_FILE: expected a file only its owner can read (chmod 600 ${path}); it is ${(mode & 0o777).toString(8)}`);
+    password = readFileSync(path, 'utf8').trim();
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`DATABASE_PASSWORD_FILE: could not read ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  const u = new URL(url);
+  u.password = encodeURIComponent(password);
+  return u.href;
+}
+
 function balanceConfig(raw: RawConfig): Config['balance'] {
   if (raw.BALANCE_MASTER_ONION === undefined) return undefined;
   if (raw.DATABASE_URL === undefined) {
@@ -234,7 +252,7 @@ function paymentsConfig(raw: RawConfig, cwd: string): PaymentsConfig {
     tabMaxUnsettledStroops: raw.TAB_MAX_UNSETTLED,
     adminToken: raw.ADMIN_TOKEN !== undefined ? new Secret(raw.ADMIN_TOKEN) : undefined,
     paywall: raw.PAYWALL,
-    ...(raw.DATABASE_URL !== undefined ? { databaseUrl: new Secret(raw.DATABASE_URL) } : {}),
+    ...(raw.DATABASE_URL !== undefined ? { databaseUrl: new Secret(withPasswordFile(raw.DATABASE_URL, raw.DATABASE_PASSWORD_FILE, cwd)) } : {}),
     paywallTemplate: raw.PAYWALL_TEMPLATE === undefined ? undefined : readPaywallTemplate(resolve(cwd, raw.PAYWALL_TEMPLATE)),
   };
 }

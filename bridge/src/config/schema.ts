@@ -142,6 +142,8 @@ export const configSchema = z.object({
   PAYWALL_TEMPLATE: optionalString,
   // This bridge is an Onionbalance backend of this master onion (several bridges, one address).
   BALANCE_MASTER_ONION: optionalString.refine((v) => v === undefined || /^[a-z2-7]{56}(\.onion)?$/i.test(v), 'expected the master v3 onion address (56 characters, with or without .onion)'),
+  // A file holding DATABASE_URL's password (a Docker secret), so the URL itself holds none.
+  DATABASE_PASSWORD_FILE: optionalString,
   // PostgreSQL for the payments, shared by several bridges; unset: SQLite in DATA_DIR.
   DATABASE_URL: optionalString.refine((v) => v === undefined || /^postgres(ql)?:\/\/\S+$/.test(v), 'expected a postgres:// URL such as postgres://torplus@db:5432/torplus'),
   // --- IPFS ---------------------------------------------------------------------------------

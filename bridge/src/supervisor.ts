@@ -294,7 +294,11 @@ export class Supervisor {
   /** The operator's views on API_PORT, both behind the admin token: /metrics and the dashboard at /. */
   private mountViews(): void {
     const { config } = this.opts;
-    const sources = { meter: this.meter, payments: this.payments, tor: this.tor, ipfs: this.ipfs, tls: this.tls };
+    const heartbeat = this.heartbeat;
+    const sources = {
+      meter: this.meter, payments: this.payments, tor: this.tor, ipfs: this.ipfs, tls: this.tls,
+      ...(heartbeat && config.balance ? { instances: { master: config.balance.masterOnion, list: () => heartbeat.instances() } } : {}),
+    };
     const metrics = createBridgeMetrics(metricsSource(sources, this.counts));
     this.payments.on('verified', (v) => metrics.observeVerification(v.seconds));
     this.api.mount('/', metrics.router(this.adminToken()));

@@ -11,6 +11,8 @@ import type { PaymentComplete, PaymentRequest } from './payments/types.js';
 import { formatXlm } from './config/amount.js';
 
 export interface ViewSources {
+  /** The bridges behind the master onion, when this one is a backend. */
+  instances?: { master: string; list: () => Array<{ onion: string; lastBeat: number; visitors: number; bytesServed: number; live: boolean; self: boolean }> };
   meter: Meter;
   payments: PaymentsService;
   tor: TorService;
@@ -82,6 +84,7 @@ export function metricsSource(s: ViewSources, counts: PaymentCounts): MetricsSou
       const h = s.tls?.health();
       return h ? { daysLeft: (h.daysLeft as number | null | undefined) ?? null } : undefined;
     },
+    instances: () => s.instances?.list(),
   };
 }
 
@@ -138,6 +141,9 @@ export function dashboardSource(s: DashboardSources): DashboardSource {
         },
         payments: { enabled: s.payments.enabled, account: s.payments.health().account as string | undefined, network: s.network },
         recentEvents: [...s.counts.recent],
+        ...(s.instances
+          ? { instances: { master: s.instances.master, list: s.instances.list().map((i) => ({ ...i, lastBeat: new Date(i.lastBeat).toISOString() })) } }
+          : {}),
       };
     },
     subscribe(fn: (e: DashboardEvent) => void): () => void {

@@ -17,6 +17,7 @@ import { freePorts } from '../src/util/free-port.js';
 import { sharedTorNetwork } from './support/tornet.js';
 
 jest.setTimeout(180_000);
+const TOKEN = 'e2e-backend-admin-token-0123456789';
 
 describe('a bridge as an Onionbalance backend, on PostgreSQL', () => {
   const net = sharedTorNetwork();
@@ -41,7 +42,7 @@ describe('a bridge as an Onionbalance backend, on PostgreSQL', () => {
         WWW_DIR: resolve('www'), TOR_DIR: join(dir, 'tor'), DATA_DIR: join(dir, 'data'), TOR_EXTRA_CONFIG: net.joinConfigFile,
         LISTEN_HOST: '127.0.0.1', HTTP_PORT: String(http), API_PORT: String(api), IPFS_ENABLED: 'false',
         seed: publisher.keypair.secret(), PP_ENV: 'local', HORIZON_URL: ledger.url,
-        DATABASE_URL: url, BALANCE_MASTER_ONION: master,
+        DATABASE_URL: url, BALANCE_MASTER_ONION: master, ADMIN_TOKEN: TOKEN,
       },
     });
   });
@@ -65,6 +66,12 @@ describe('a bridge as an Onionbalance backend, on PostgreSQL', () => {
     const health = (await (await fetch(`http://127.0.0.1:${api}/healthz`)).json()) as { services: Record<string, Record<string, unknown>> };
     expect(health.services.database).toMatchObject({ ok: true, state: 'up', engine: 'postgres' });
     expect(health.services.instances).toMatchObject({ ok: true });
+    // /metrics and the dashboard show every backend (here the one), as of its last heartbeat.
+    const metrics = await (await fetch(`http://127.0.0.1:${api}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+    expect(metrics).toContain(`torplus_instance_live{onion="${own}"} 1`);
+    const dashboard = await (await fetch(`http://127.0.0.1:${api}/`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+    expect(dashboard).toContain(`Bridges behind <code>${master.replace(/\.onion$/, '')}.onion</code>`);
+    expect(dashboard).toContain(`${own} <span class="badge muted">this one</span>`);
   });
 
   it('leaves the registry when it stops', async () => {

@@ -4,10 +4,13 @@
 // heartbeat goes stale. PostgreSQL being away is logged, never fatal: the site keeps being served.
 import type { Logger } from '../log/logger.js';
 import type { Health, Service } from '../service.js';
-import type { InstanceBeat, PgInstanceRegistry } from './instances.js';
+import type { Instance, InstanceBeat, PgInstanceRegistry } from './instances.js';
+
+/** A backend counts as live this long after its last heartbeat (the frontend's rule too). */
+export const LIVE_MS = 30_000;
 
 export interface BackendHeartbeatOptions {
-  open: () => Promise<Pick<PgInstanceRegistry, 'beat' | 'leave' | 'close'>>;
+  open: () => Promise<Pick<PgInstanceRegistry, 'beat' | 'leave' | 'close' | 'all'>>;
   /** This bridge's own (backend) onion address; undefined until known. */
   onion: () => string | undefined;
   stats: () => Pick<InstanceBeat, 'visitors' | 'bytesServed'>;
@@ -23,6 +26,8 @@ export class BackendHeartbeat implements Service {
   private timer: NodeJS.Timeout | undefined;
   private last: { at: number; error?: string } | undefined;
   private beating: Promise<void> = Promise.resolve();
+  /** Every backend as the registry listed it at the last heartbeat (for the dashboard and /metrics). */
+  private known: Instance[] = [];
 
   constructor(o: BackendHeartbeatOptions) {
     this.o = o;
@@ -43,6 +48,7 @@ export class BackendHeartbeat implements Service {
     if (!onion || !this.registry) return;
     try {
       await this.registry.beat({ id: onion, onion, ...this.o.stats() });
+      this.known = await this.registry.all();
       if (this.last?.error) this.o.log.info('instance registry: heartbeats go through again', { service: this.name });
       this.last = { at: Date.now() };
     } catch (err) {
@@ -58,6 +64,13 @@ export class BackendHeartbeat implements Service {
     if (onion) await this.registry?.leave(onion).catch(() => undefined);
     await this.registry?.close().catch(() => undefined);
     this.registry = undefined;
+  }
+
+  /** The bridges behind the master, as of the last heartbeat: which are live, and which is this one. */
+  instances(): Array<Instance & { live: boolean; self: boolean }> {
+    const now = Date.now();
+    const self = this.o.onion();
+    return this.known.map((i) => ({ ...i, live: now - i.lastBeat < LIVE_MS, self: i.onion === self }));
   }
 
   health(): Health {

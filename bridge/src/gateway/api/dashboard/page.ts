@@ -158,6 +158,19 @@ function certificateSection(s: DashboardSnapshot): string {
 <p class="detail">${esc(c.detail)}</p></section>`;
 }
 
+function instancesSection(s: DashboardSnapshot): string {
+  const i = s.instances;
+  if (!i) return '';
+  const rows = i.list
+    .map((b) => `<tr><td class="mono">${esc(onionHost(b.onion))}${b.self ? ' <span class="badge muted">this one</span>' : ''}</td>` +
+      `<td>${badge(b.live ? 'live' : 'gone', b.live ? 'ok' : 'bad')}</td><td>${esc(b.lastBeat.slice(11, 19))}</td>` +
+      `<td class="n">${formatCount(b.visitors)}</td><td class="n">${formatBytes(b.bytesServed)}</td></tr>`)
+    .join('');
+  return `<section id="instances-card" class="wide"><h2>Bridges behind <code>${esc(onionHost(i.master))}</code></h2>
+${rows ? `<table id="instances"><thead><tr><th>Backend onion</th><th>State</th><th>Last heartbeat (UTC)</th><th class="n">Visitors</th><th class="n">Served</th></tr></thead><tbody>${rows}</tbody></table>` : '<p class="empty">No backend has beat yet.</p>'}
+<p class="detail">Earnings above are every bridge's: they share one database.</p></section>`;
+}
+
 /** The whole dashboard. */
 export function renderDashboard(s: DashboardSnapshot, qrSvg: string | undefined, ctx: PageContext): string {
   const body = `<header><h1>TorPlus bridge</h1><span class="muted">${s.domain ? esc(s.domain) : ''}</span></header>
@@ -167,6 +180,7 @@ ${dnsSection(s)}
 ${torSection(s)}
 ${visitorsSection(s)}
 ${earningsSection(s)}
+${instancesSection(s)}
 ${eventsSection(s)}
 ${ipfsSection(s)}
 ${certificateSection(s)}

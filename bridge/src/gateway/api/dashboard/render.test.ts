@@ -97,3 +97,27 @@ describe('the live events list on a fresh page', () => {
     expect(empty).toContain('No events yet');
   });
 });
+
+describe('the bridges behind a master onion', () => {
+  it('lists each backend with its state, last heartbeat, visitors and bytes, escaped, and nothing for a bridge on its own', async () => {
+    const { renderDashboard } = await import('./page.js');
+    const { sampleSnapshot, TEST_ONION } = await import('./testing.js');
+    const ctx = { base: '', nonce: 'n' };
+    const other = `${'b'.repeat(56)}.onion`;
+    const html = renderDashboard(sampleSnapshot({
+      instances: {
+        master: `${'m'.repeat(56)}.onion`,
+        list: [
+          { onion: `${TEST_ONION}.onion`, lastBeat: '2026-12-08T00:10:05.000Z', visitors: 3, bytesServed: 2048, live: true, self: true },
+          { onion: other, lastBeat: '2026-12-08T00:09:00.000Z', visitors: 0, bytesServed: 0, live: false, self: false },
+        ],
+      },
+    }), undefined, ctx);
+    const table = /<table id="instances">(.*?)<\/table>/s.exec(html)![1]!;
+    expect(html).toContain(`Bridges behind <code>${'m'.repeat(56)}.onion</code>`);
+    expect(table).toContain(`${TEST_ONION}.onion <span class="badge muted">this one</span>`);
+    expect(table).toMatch(/badge ok">live<\/span><\/td><td>00:10:05<\/td><td class="n">3<\/td><td class="n">2.00 KiB/);
+    expect(table).toMatch(/b{56}\.onion<\/td><td><span class="badge bad">gone/);
+    expect(renderDashboard(sampleSnapshot(), undefined, ctx)).not.toContain('id="instances-card"');
+  });
+});

@@ -15,6 +15,8 @@ export interface DashboardSnapshot {
   payments: { enabled: boolean; account: string | undefined; network: string };
   /** The last events, newest first, so that the live list is not empty on a fresh page load. */
   recentEvents?: DashboardEvent[];
+  /** The bridges behind the master onion (BALANCE_MASTER_ONION); undefined for a bridge on its own. */
+  instances?: { master: string; list: Array<{ onion: string; lastBeat: string; visitors: number; bytesServed: number; live: boolean; self: boolean }> };
 }
 
 export interface DashboardEvent {

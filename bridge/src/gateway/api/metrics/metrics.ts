@@ -24,6 +24,8 @@ export interface MetricsSource {
   ipfs(): { blocksServed: number; blocksFilled: number; filledBytes: number } | undefined;
   /** The HTTPS certificate; undefined without HTTPS, daysLeft null when not known yet. */
   certificate(): { daysLeft: number | null } | undefined;
+  /** The bridges behind one master onion (BALANCE_MASTER_ONION); undefined for a bridge on its own. */
+  instances?(): Array<{ onion: string; live: boolean; visitors: number; bytesServed: number }> | undefined;
 }
 
 export interface MetricsRouterOptions {
@@ -236,6 +238,22 @@ export function createBridgeMetrics(source: MetricsSource, options: BridgeMetric
       else this.remove();
     },
   });
+
+  // --- the bridges behind one master onion -----------------------------------------------------------
+  const instanceGauge = (name: string, help: string, pick: (i: NonNullable<ReturnType<NonNullable<MetricsSource['instances']>>>[number]) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['onion'],
+      registers,
+      collect() {
+        this.reset();
+        for (const i of read(() => source.instances?.()) ?? []) this.set({ onion: i.onion }, pick(i));
+      },
+    });
+  instanceGauge('torplus_instance_live', '1 for a backend bridge of the master onion that beat within 30 s, else 0 (per backend onion).', (i) => (i.live ? 1 : 0));
+  instanceGauge('torplus_instance_visitors', 'Visitors a backend bridge has now, as of its last heartbeat.', (i) => i.visitors);
+  instanceGauge('torplus_instance_served_bytes', 'Bytes a backend bridge has served since it started, as of its last heartbeat.', (i) => i.bytesServed);
 
   if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'torplus_' });
 

@@ -11,6 +11,7 @@ import { payUri } from '../devnet/ledger/testing.js';
 import { startPostgres, type Postgres } from '../devnet/postgres.js';
 import { PgPaymentsDatabase } from './db/pg-database.js';
 import { PaymentsService } from './payments-service.js';
+import { until } from '../util/test-support/wait.js';
 import { capturingLogger, testConfig } from './test-support/fixtures.js';
 
 let ledger: LedgerHandle;
@@ -25,15 +26,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, fn: () => Promise<T> | T, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+/** Generous: these wait for events, and a loaded machine only makes them later. */
+const WAIT = { timeoutMs: 60_000 };
 
 it('survives PostgreSQL stopping and starting: the outage in /healthz, payments made meanwhile credited once after', async () => {
   const url = await postgres.createDatabase('outage');
@@ -51,23 +45,23 @@ it('survives PostgreSQL stopping and starting: the outage in /healthz, payments 
   try {
     const requests = [];
     for (let i = 0; i < 3; i++) requests.push((await s.requestPayment(`circuit:${i}`, 'tor')).request);
-    await until('the stream leader', () => s.health().leading as string[], (l) => l.includes('payments-stream'));
+    await until('the stream leader', () => (s.health().leading as string[]).includes('payments-stream'), WAIT);
     await payUri(ledger, wallet, s.paymentUri(requests[0]!));
-    await until('the first credit', () => credited.length, (n) => n === 1);
+    await until('the first credit', () => credited.length === 1, WAIT);
 
     await postgres.stop();
-    const down = await until('/healthz to say so', () => s.health(), (h) => h.database === 'down');
+    const down = await until('/healthz to say so', () => { const h = s.health(); return h.database === 'down' && h; }, WAIT);
     expect(down.ok).toBe(false);
     expect(String(down.detail)).toMatch(/^database: down/);
     await expect(s.requestPayment('circuit:9', 'tor')).rejects.toThrow();
     for (const r of requests.slice(1)) await payUri(ledger, wallet, s.paymentUri(r)); // paid while the database is away
 
     await postgres.start();
-    await until('both waiting payments credited', () => credited.length, (n) => n === 3);
+    await until('both waiting payments credited', () => credited.length === 3, WAIT);
     expect([...credited].sort()).toEqual(requests.map((r) => r.id).sort());
     const earnings = await s.earnings();
     expect(earnings.receipts).toBe(3);
-    await until('/healthz to recover', () => s.health(), (h) => h.database === 'up' && h.ok === true);
+    await until('/healthz to recover', () => s.health().database === 'up' && s.health().ok, WAIT);
     expect((await s.requestPayment('circuit:10', 'tor')).created).toBe(true);
   } finally {
     await s.stop();

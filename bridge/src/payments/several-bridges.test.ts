@@ -14,6 +14,7 @@ import { PgPaymentsDatabase } from './db/pg-database.js';
 import { HorizonClient } from './horizon.js';
 import { MIB } from './payment-requests.js';
 import { PaymentsService } from './payments-service.js';
+import { until } from '../util/test-support/wait.js';
 import { capturingLogger, paymentErrorOf, tabXdr, testConfig } from './test-support/fixtures.js';
 import type { PaymentComplete } from './types.js';
 
@@ -34,15 +35,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function until<T>(what: string, fn: () => Promise<T> | T, ok: (v: T) => boolean, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Generous: these wait for events, and a loaded machine only makes them later. */
+const WAIT = { timeoutMs: 60_000 };
 
 async function twoBridges(name: string) {
   const url = await postgres.createDatabase(name);
@@ -66,7 +60,7 @@ async function twoBridges(name: string) {
   const a = make('a');
   const b = make('b');
   await Promise.all([a.start(), b.start()]);
-  await until('a stream leader', () => [a, b].filter((s) => (s.health().leading as string[]).includes('payments-stream')).length, (n) => n === 1);
+  await until('a stream leader', () => [a, b].filter((s) => (s.health().leading as string[]).includes('payments-stream')).length === 1, WAIT);
   return { a, b, completes, account: seed.publicKey() };
 }
 
@@ -82,7 +76,7 @@ describe('two bridges on one PostgreSQL', () => {
     const wallet = await funded();
     const { request } = await a.requestPayment('circuit:1', 'tor');
     const hash = await payUri(ledger, wallet, a.paymentUri(request));
-    await until('the stream credit', () => completes.length, (n) => n >= 1);
+    await until('the stream credit', () => completes.length >= 1, WAIT);
     const [ra, rb] = await Promise.all([paymentErrorOf(() => a.submitHash(request.id, hash)), paymentErrorOf(() => b.submitHash(request.id, hash))]);
     expect([ra.code, rb.code]).toEqual(['replay', 'replay']);
     expect((await b.earnings()).receipts).toBe(1);
@@ -93,9 +87,9 @@ describe('two bridges on one PostgreSQL', () => {
     const other = leader === a ? b : a;
     const second = (await other.requestPayment('circuit:2', 'tor')).request;
     await leader.stop();
-    await until('the other bridge to take the stream', () => other.health().leading as string[], (l) => l.includes('payments-stream'));
+    await until('the other bridge to take the stream', () => (other.health().leading as string[]).includes('payments-stream'), WAIT);
     const hash2 = await payUri(ledger, wallet, other.paymentUri(second));
-    await until('the second credit', () => other.earnings(), (e) => e.receipts === 2);
+    await until('the second credit', async () => (await other.earnings()).receipts === 2, WAIT);
     expect(completes.filter(([, e]) => e.request.id === second.id)).toHaveLength(1);
     expect((await paymentErrorOf(() => other.submitHash(second.id, hash2))).code).toBe('replay');
     await other.stop();
@@ -106,7 +100,7 @@ describe('two bridges on one PostgreSQL', () => {
     const wallet = await funded();
     const { request, sessionToken } = await a.requestPayment('circuit:1', 'tor');
     await payUri(ledger, wallet, a.paymentUri(request));
-    await until('the credit', () => a.earnings(), (e) => e.receipts === 1);
+    await until('the credit', async () => (await a.earnings()).receipts === 1, WAIT);
     expect(await b.resolveSession(sessionToken!)).toBe(request.sessionId); // the other bridge knows the session
     const grants = await Promise.all(Array.from({ length: 12 }, (_, i) => (i % 2 ? a : b).leaseCredit(request.sessionId, MIB)));
     expect(grants.reduce((x, y) => x + y, 0)).toBe(10 * MIB);

@@ -7,7 +7,7 @@ import { socksGet, type FetchResult } from './socks-http.js';
 
 /**
  * Fetch an onion URL through the client's SocksPort until it answers: one try every ~1 s, each with a short
- * timeout (a fetch can hang until the service's descriptor is uploaded). Resolves with the first HTTP
+ * timeout (a fetch can hang until the service's descriptor is uploaded) and on new circuits. Resolves with the first HTTP
  * response of any status; rejects after `timeoutMs` with the last error.
  */
 export async function waitForOnion(
@@ -29,6 +29,9 @@ export async function waitForOnion(
     try {
       return await socksGet(url, {
         socksPort,
+        // Each try on circuits of its own: after an onion service restarts, a circuit to the old
+        // instance can stall for minutes, while a new one gets through (FIELD-NOTES, bench/proxy).
+        isolation: `wait-${process.pid}-${tries}-${Math.random().toString(36).slice(2)}`,
         timeoutMs: Math.max(1, Math.min(tryTimeout, remaining)),
         ...(opts.signal ? { signal: opts.signal } : {}),
         ...(opts.headers ? { headers: opts.headers } : {}),

@@ -8,11 +8,14 @@ import { runInit } from './init/init.js';
 import { formatChecks } from './doctor/check.js';
 import { createLogger } from './log/logger.js';
 import { Supervisor } from './supervisor.js';
+import { BalanceService } from './balance/balance-service.js';
+import { PgInstanceRegistry } from './cluster/instances.js';
 
 const USAGE = `Usage: torplus-bridge [start]
        torplus-bridge fill [ONION ...]
        torplus-bridge doctor
        torplus-bridge init
+       torplus-bridge balance
 
   start   run the bridge (the default): tor, the onion service, the proxy, the API and IPFS.
   fill    cache the most requested content of PEERS (or of the onion addresses given) within
@@ -23,6 +26,8 @@ const USAGE = `Usage: torplus-bridge [start]
   doctor  check what a publisher must get right (tor and the onion, the TXT and DNSLink records,
           the certificate, the upstream, Horizon and the account, permissions, disk space) and
           print a checklist with the fix for each failure. Exits 1 when anything fails.
+  balance run the Onionbalance frontend: publish one onion address (the key in TOR_DIR) for every
+          bridge started with BALANCE_MASTER_ONION and the same DATABASE_URL (required here).
 
 Settings come from environment variables and .env; see .env.example.`;
 
@@ -37,7 +42,7 @@ async function main(argv: string[]): Promise<number> {
     const horizonUrl = process.env.HORIZON_URL?.trim() || undefined;
     return runInit({ cwd: process.cwd(), input: process.stdin, output: process.stdout, ...(horizonUrl ? { horizonUrl } : {}) });
   }
-  if (command !== 'start' && command !== 'fill' && command !== 'doctor') {
+  if (command !== 'start' && command !== 'fill' && command !== 'doctor' && command !== 'balance') {
     process.stderr.write(`torplus-bridge: unknown command ${JSON.stringify(command)}\n${USAGE}\n`);
     return 2;
   }
@@ -54,6 +59,7 @@ async function main(argv: string[]): Promise<number> {
     throw err;
   }
   if (command === 'fill') return fill(config);
+  if (command === 'balance') return balance(config);
   if (command === 'doctor') {
     const results = await runDoctor(config);
     process.stdout.write(formatChecks(results) + '\n');
@@ -104,8 +110,43 @@ async function fill(config: Config): Promise<number> {
   }
 }
 
-/** Starts the bridge and keeps it up until SIGTERM or SIGINT, then stops everything within 10 s. */
-async function runUntilSignalled(sup: Supervisor, log: ReturnType<typeof createLogger>): Promise<number> {
+/**
+ * The Onionbalance frontend: reads the live backends from the PostgreSQL the bridges share, so it needs
+ * DATABASE_URL; runs until SIGTERM or SIGINT like the bridge.
+ */
+async function balance(config: Config): Promise<number> {
+  const url = config.payments.databaseUrl;
+  if (!url) {
+    process.stderr.write('torplus-bridge balance: DATABASE_URL is not set: the frontend reads the live bridges from the PostgreSQL they share (postgres://user@host:5432/db)\n');
+    return 2;
+  }
+  const log = createLogger({ level: config.logLevel, secrets: [url.reveal()] });
+  let registry: PgInstanceRegistry;
+  try {
+    registry = await PgInstanceRegistry.open(url.reveal(), (err) => log.debug(`registry: ${err.message}`, { service: 'balance' }));
+  } catch (err) {
+    process.stderr.write(`torplus-bridge balance: cannot open the bridges' registry in PostgreSQL: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const service = new BalanceService({
+    torDir: config.paths.tor,
+    torBin: config.tor.bin,
+    extraConfigFile: config.tor.extraConfigFile,
+    domain: config.domain,
+    registry,
+    log,
+  });
+  return runUntilSignalled({
+    start: (signal) => service.start(signal),
+    stop: async () => {
+      await service.stop();
+      await registry.close().catch(() => {});
+    },
+  }, log);
+}
+
+/** Starts the bridge (or the frontend) and keeps it up until SIGTERM or SIGINT, then stops everything within 10 s. */
+async function runUntilSignalled(sup: Pick<Supervisor, 'start' | 'stop'>, log: ReturnType<typeof createLogger>): Promise<number> {
   const abort = new AbortController();
   let stopping: Promise<number> | undefined;
   const stop = (why: string): Promise<number> => {

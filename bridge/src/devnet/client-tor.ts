@@ -43,7 +43,7 @@ export async function startClientTor(joinConfig: string, opts: { timeoutMs?: num
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((r) => child.once('exit', r));
       child.kill('SIGTERM');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 5000).unref())]);
       child.kill('SIGKILL');
     }
     rmSync(dir, { recursive: true, force: true });

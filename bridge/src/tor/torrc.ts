@@ -34,17 +34,17 @@ export function renderTorrc(o: TorrcOptions): string {
   if (o.ports.length === 0) throw new TypeError('torrc: at least one HiddenServicePort is needed');
   const lines = [
     '# Written by the TorPlus bridge on every start: edits here are lost. Use the extra config file.',
-    `DataDirectory ${value(o.dataDir)}`,
+    `DataDirectory ${torrcValue(o.dataDir)}`,
     // Port "auto" + the port file: no fixed port to collide with another tor on the machine.
     'ControlPort 127.0.0.1:auto',
-    `ControlPortWriteToFile ${value(o.controlPortFile)}`,
+    `ControlPortWriteToFile ${torrcValue(o.controlPortFile)}`,
     'CookieAuthentication 1',
     `__OwningControllerProcess ${o.ownerPid}`,
     `SocksPort ${socks(o.socksPort)}`,
     // Tor must stay in the foreground, logging to stdout, which the service reads.
     'RunAsDaemon 0',
     'Log notice stdout',
-    `HiddenServiceDir ${value(o.hiddenServiceDir)}`,
+    `HiddenServiceDir ${torrcValue(o.hiddenServiceDir)}`,
   ];
   for (const p of o.ports) {
     if (!Number.isInteger(p.virtualPort) || p.virtualPort < 1 || p.virtualPort > 65535) {
@@ -74,9 +74,10 @@ export function renderTorrc(o: TorrcOptions): string {
 /**
  * A torrc value. Plain paths are written as they are; anything tor's line parser would alter
  * ('#' starts a comment, a leading quote starts a quoted string, trailing spaces are trimmed,
- * backslashes) is written as a quoted string with C escapes, which tor decodes.
+ * backslashes) is written as a quoted string with C escapes, which tor decodes. Shared with the
+ * Onionbalance frontend's torrc (balance/balance-torrc.ts).
  */
-function value(v: string): string {
+export function torrcValue(v: string): string {
   if (/[\r\n\0]/.test(v)) throw new TypeError(`torrc: value may not contain CR, LF or NUL: ${JSON.stringify(v)}`);
   if (v === '') throw new TypeError('torrc: empty value');
   if (/^[A-Za-z0-9_./:@+,=~-]+$/.test(v)) return v;

@@ -1,5 +1,5 @@
 // `torplus-bridge balance` as a process, on a private Tor network of its own (3 authorities, 8 relays,
-// 20 s voting: what onionbalance 0.2.2 needs, see devnet/onionbalance.ts) with a throw-away PostgreSQL.
+// 20 s voting: what onionbalance 0.2.2 needs, see balance/onionbalance-process.ts) with a throw-away PostgreSQL.
 // Two backend onion services ("backend A", "backend B") are Onionbalance instances of the master; the test
 // beats for them into the registry, as their bridges would. The master key is a single bridge's own
 // (TOR_DIR/hidden_service), the case of a site moving from one bridge to several.
@@ -21,7 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { PgInstanceRegistry } from '../src/cluster/instances.js';
 import { CLI_PATH, startBridgeProcess, type BridgeProcess } from '../src/devnet/bridge-process.js';
 import { startClientTor, type ClientTor } from '../src/devnet/client-tor.js';
-import { onionbalanceAvailable } from '../src/devnet/onionbalance.js';
+import { onionbalanceAvailable } from '../src/balance/onionbalance-process.js';
 import { startPostgres, type Postgres } from '../src/devnet/postgres.js';
 import { socksGet, type FetchResult } from '../src/devnet/socks-http.js';
 import { startOnionServiceTor, startTorNetwork, type OnionServiceTor, type TorNetwork } from '../src/devnet/tornet.js';

@@ -181,3 +181,9 @@ export function findOnionbalance(): string | undefined {
   if (onPath) return join(onPath, 'onionbalance');
   return existsSync(DEBIAN_BIN) ? DEBIAN_BIN : undefined;
 }
+
+/** Whether `bin` (a path, or a name looked up on PATH) is an existing file: tests skip without onionbalance. */
+export function onionbalanceAvailable(bin = 'onionbalance'): boolean {
+  if (bin.includes('/')) return existsSync(bin);
+  return (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, bin)));
+}

@@ -81,6 +81,10 @@ const EXPECTED: Record<string, string> = {
   torplus_ipfs_blocks_filled_total: 'counter',
   torplus_ipfs_filled_bytes_total: 'counter',
   torplus_tls_certificate_remaining_days: 'gauge',
+  // Per backend onion, behind a master (BALANCE_MASTER_ONION); no samples for a bridge on its own.
+  torplus_instance_live: 'gauge',
+  torplus_instance_visitors: 'gauge',
+  torplus_instance_served_bytes: 'gauge',
 };
 
 const TOKEN = 'metrics-token-for-tests-0123456789';

@@ -72,7 +72,7 @@ export class Supervisor {
     const { config, log } = opts;
     this.payments = new PaymentsService({
       config: config.payments, dataDir: config.paths.data, log,
-      siteName: () => (config.domain ? `torplus.${config.domain}` : this.onionAddress()),
+      siteName: () => (config.domain ? `torplus.${config.domain}` : this.siteOnion()),
       // Bridges sharing PostgreSQL run the payment stream and tab settlement on one of them at a time.
       ...(config.payments.databaseUrl
         ? { leadership: new PgLeadership({ url: config.payments.databaseUrl.reveal(), onError: (err) => log.debug(`leadership: ${err.message}`, { service: 'payments' }) }) }
@@ -127,7 +127,8 @@ export class Supervisor {
       ...(this.tls ? { tls: { source: this.tls.source(), httpsPort: config.tls.httpsPort, sslDir: config.paths.ssl } } : {}),
       listenHost: config.listenHost,
       httpPort: config.httpPort,
-      onionAddress: () => this.onionAddress(),
+      // Onion-Location names the site's address: behind Onionbalance, the master's.
+      onionAddress: () => this.siteOnion(),
       log,
       workers: config.proxyWorkers,
       meter: config.payments.seed
@@ -202,10 +203,18 @@ export class Supervisor {
   /** The payment request's URL as this visitor can reach it: the onion's port 8000, or API_PORT. */
   private paymentUrl(visitor: Visitor, hostHeader: string | undefined, id: string): string {
     const path = `/v1/payment-requests/${id}`;
-    const onion = this.onionAddress();
+    const onion = this.siteOnion();
     if (visitor.kind === 'circuit' && onion) return `http://${onion}:8000${path}`;
     const host = (hostHeader || '127.0.0.1').replace(/:\d+$/, '');
     return `http://${host}:${this.api.port() || this.opts.config.apiPort}${path}`;
+  }
+
+  /**
+   * The site's onion address as visitors know it: behind Onionbalance the master's (a visitor's client
+   * refuses to pay a request on another host than the one it downloads from), else this bridge's own.
+   */
+  private siteOnion(): string | undefined {
+    return this.opts.config.balance?.masterOnion ?? this.onionAddress();
   }
 
   private onionAddress(): string | undefined {

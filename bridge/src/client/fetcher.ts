@@ -195,6 +195,8 @@ class Download {
   private throttled = false;
   private paying: Promise<unknown> | undefined;
   private lastPaymentAt = Number.NEGATIVE_INFINITY;
+  /** "Payment request pending" answers in a row (bounded: a bridge that never makes one is an error). */
+  private pendingAnswers = 0;
   private receivedAtLastPayment = 0;
   private lastCredit: number | undefined;
   private failures = 0;
@@ -481,8 +483,16 @@ class Download {
     const parsed = PaymentRequestSchema.safeParse(jsonOrUndefined(body));
     if (parsed.success) request = parsed.data;
     if (!requestUrl) {
+      // The bridge is still making the request (or, with several bridges, looking the session's credit up): ask again.
+      const pending = (jsonOrUndefined(body) as { error?: unknown } | undefined)?.error === 'payment_request_pending';
+      if (pending && this.pendingAnswers++ < 10) {
+        const after = Math.min(5, Math.max(1, Number(header(headers, 'retry-after')) || 1));
+        await new Promise((r) => setTimeout(r, after * 1000));
+        return 'stale';
+      }
       throw new PaymentFailedError(`${this.url}: HTTP 402 without a TorPlus-Payment-Request header (not a TorPlus bridge?)`);
     }
+    this.pendingAnswers = 0;
     let announced: string;
     try {
       announced = parseHttpUrl(requestUrl).host;

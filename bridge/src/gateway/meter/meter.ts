@@ -143,9 +143,12 @@ export class Meter {
     }
   }
 
-  /** Whether this account has used up what it may receive without paying. */
+  /**
+   * Whether this account has used up what it may receive without paying. Not while a lease of its
+   * session's credit is on its way: it may well bring some (a session paid at another bridge).
+   */
   mustPay(a: Account): boolean {
-    return this.opts.payments !== undefined && a.freeLeft === 0 && a.credit === 0;
+    return this.opts.payments !== undefined && a.freeLeft === 0 && a.credit === 0 && !this.leases?.pending(a);
   }
 
   /** Bytes the account's visitor may still receive before it must pay (Infinity without payments). */
@@ -181,8 +184,7 @@ export class Meter {
     }
     if (left > 0 && this.leases?.pending(a)) a.owed += left;
     if (a.sessionId) this.leaseFor(a);
-    // A lease in flight may still bring credit: ask for payment only once it has answered.
-    if (this.mustPay(a) && !this.leases?.pending(a)) this.ensureRequest(a);
+    if (this.mustPay(a)) this.ensureRequest(a);
   }
 
   /** Takes the next lease of the session's credit when the account runs low; lifts the throttle when it comes. */

@@ -28,6 +28,38 @@ import { startOnionServiceTor, startTorNetwork, type OnionServiceTor, type TorNe
 import { assertPrivateTorConfig } from '../src/devnet/tornet-config.js';
 import { ensureOnionKey } from '../src/tor/onion-key.js';
 import { isAlive, processTree } from './support/procfs.js';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { startLedger, type LedgerHandle } from '../src/devnet/ledger/ledger.js';
+import { fundedAccount } from '../src/devnet/ledger/testing.js';
+import { freePorts } from '../src/util/free-port.js';
+import { until } from './support/wait.js';
+
+const ADMIN = 'e2e-balance-admin-token-0123456789';
+
+/** The reference client, as a visitor runs it. */
+function runClient(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [path.join(path.dirname(CLI_PATH), 'client', 'cli.js'), ...args], { env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** One sample of a bridge's /metrics (0 when absent). */
+async function metric(api: number, series: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${api}/metrics`, { headers: { authorization: `Bearer ${ADMIN}` } })).text();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
+async function earnings(api: number): Promise<{ creditedStroops: string; onChainStroops: string; unsettledTabStroops: string }> {
+  return (await (await fetch(`http://127.0.0.1:${api}/v1/admin/earnings`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as never;
+}
 
 const skip = process.env.TORPLUS_SKIP_ONIONBALANCE === '1';
 if (skip) console.log('TORPLUS_SKIP_ONIONBALANCE=1: skipping the balance end-to-end test');
@@ -80,6 +112,8 @@ describeOb('torplus-bridge balance: one onion address for two backends (own priv
   let backendB: OnionServiceTor | undefined;
   let frontend: BridgeProcess | undefined;
   let visitor: ClientTor | undefined;
+  let ledger: LedgerHandle | undefined;
+  const bridges: Array<{ api: number; home: string; process: BridgeProcess }> = [];
   /** The frontend's log, parsed (JSON lines), with when each line arrived. */
   const log: LogLine[] = [];
   const beating = new Set<'a' | 'b'>();
@@ -133,6 +167,8 @@ describeOb('torplus-bridge balance: one onion address for two backends (own priv
 
   afterAll(async () => {
     clearInterval(beatTimer);
+    for (const b of bridges) if (b.process.child.exitCode === null && b.process.child.signalCode === null) await b.process.stop(10_000);
+    await ledger?.close();
     if (frontend && frontend.child.exitCode === null) await frontend.stop(10_000);
     // TORPLUS_BALANCE_LOG=FILE keeps the frontend's whole output (its log at debug) for a look afterwards.
     if (frontend && process.env.TORPLUS_BALANCE_LOG) await writeFile(process.env.TORPLUS_BALANCE_LOG, frontend.lines.join('\n') + '\n');
@@ -216,6 +252,86 @@ describeOb('torplus-bridge balance: one onion address for two backends (own priv
     const old = await untilAnswer(`http://${master}/`, net!.socksPort, 60_000, 'old-client');
     expect(['backend A', 'backend B']).toContain(old.body.toString());
   }, 420_000);
+
+  test('two bridges as backends, payments in PostgreSQL: a client pays once (tab), the bridge that served it is killed with kill -9, the other serves the same session without a new payment', async () => {
+    expect(frontend).toBeDefined();
+    // The plain backends go; two real bridges take their place (they beat themselves).
+    beating.clear();
+    await Promise.all([backendA?.stop(), backendB?.stop()]);
+    backendA = backendB = undefined;
+    ledger = await startLedger({ port: 0 });
+    const publisher = await fundedAccount(ledger);
+    const payer = await fundedAccount(ledger);
+    const www = path.join(dir, 'www');
+    await mkdir(www, { recursive: true });
+    const file = randomBytes(2 * 1024 * 1024);
+    await writeFile(path.join(www, 'big.bin'), file);
+    await writeFile(path.join(www, 'index.html'), '<h1>one address, two bridges</h1>');
+    const started = performance.now();
+    for (let i = 0; i < 2; i++) {
+      const [http, api] = (await freePorts(2)) as [number, number];
+      const home = path.join(dir, `bridge-${i}`);
+      bridges.push({
+        api, home,
+        process: startBridgeProcess({
+          env: {
+            WWW_DIR: www, TOR_DIR: path.join(home, 'tor'), DATA_DIR: path.join(home, 'data'), TOR_EXTRA_CONFIG: net!.joinConfigFile,
+            LISTEN_HOST: '127.0.0.1', HTTP_PORT: String(http), API_PORT: String(api), IPFS_ENABLED: 'false', PROXY_WORKERS: '1',
+            seed: publisher.keypair.secret(), PP_ENV: 'local', HORIZON_URL: ledger.url, DATABASE_URL: dbUrl, BALANCE_MASTER_ONION: master,
+            FREE_BYTES: '262144', GRACE_SECONDS: '0', THROTTLE_BYTES_PER_SEC: '32768', PRICE_PER_MIB: '0.01', PAYMENT_MIB: '10',
+            TAB_SETTLE_SECONDS: '2', ADMIN_TOKEN: ADMIN,
+          },
+        }),
+      });
+    }
+    for (const b of bridges) expect(await b.process.published(120_000)).toBe(master); // their torplus= line is the master
+    const onions = await Promise.all(bridges.map((b) => readFile(path.join(b.home, 'tor', 'hidden_service', 'hostname'), 'utf8').then((t) => t.trim())));
+    const both = await logLine('a master descriptor from the two bridges', started, 240_000,
+      (l) => l.message === 'master descriptor uploaded' && JSON.stringify([...((l.backends as string[]) ?? [])].sort()) === JSON.stringify([...onions].sort()));
+    console.log(`two bridges: in the master descriptor ${secs(started, both.at)} s after they started`);
+
+    // A visitor with a tor of its own: the network's client still holds descriptors of the plain backends.
+    visitor = await startClientTor(net!.joinConfig);
+    const socks = visitor.socksPort;
+    await untilAnswer(`http://${master}/`, socks, 120_000, 'payer');
+    const sessionFile = path.join(dir, 'client-session');
+    const client = (out: string) => runClient(['fetch', `http://${master}/big.bin`, '--socks', `127.0.0.1:${socks}`, '--horizon', ledger!.url,
+      '--max-spend', '1', '--mode', 'tab', '--session-file', sessionFile, '-o', path.join(dir, out)], { TORPLUS_SEED: payer.keypair.secret(), TORPLUS_HOME: path.join(dir, 'client-home') });
+    const first = await client('first.bin');
+    if (first.code !== 0) console.log(`the client failed (${first.code}):\n${first.stdout}\n${first.stderr}`);
+    expect(first.code).toBe(0);
+    expect(await readFile(path.join(dir, 'first.bin'))).toEqual(file);
+    expect(first.stdout).toMatch(/paid 0\.\d+ XLM in \d+ tab payment/);
+    const paidBytes = await Promise.all(bridges.map((b) => metric(b.api, 'torplus_served_bytes_total{tier="paid"}')));
+    const served = paidBytes.findIndex((n) => n > 0);
+    expect(served).toBeGreaterThanOrEqual(0);
+    const earnedBefore = await earnings(bridges[1 - served]!.api);
+
+    // kill -9 the bridge that served the paid bytes: its tor dies with it (owning controller).
+    const killedAt = performance.now();
+    process.kill(bridges[served]!.process.pid, 'SIGKILL');
+    await bridges[served]!.process.exited;
+    const second = await client('second.bin');
+    const tookSeconds = (performance.now() - killedAt) / 1000;
+    if (second.code !== 0) console.log(`the client failed (${second.code}):\n${second.stdout}\n${second.stderr}`);
+    expect(second.code).toBe(0);
+    expect(await readFile(path.join(dir, 'second.bin'))).toEqual(file);
+    // The same session, still paid: no new payment (the paid credit is in PostgreSQL, leased by the other bridge).
+    expect(second.stdout).toMatch(/paid nothing/);
+    // …served from the session's paid credit (the paid tier) by the surviving bridge, at full speed.
+    expect(await metric(bridges[1 - served]!.api, 'torplus_served_bytes_total{tier="paid"}')).toBeGreaterThan(0);
+    console.log(`kill -9 of the serving bridge: the client's next fetch (2 MiB, same session, no payment) done ${tookSeconds.toFixed(1)} s later`);
+
+    // The tab is settled once (by whichever bridge leads settlement now), and the earnings count it once.
+    const settled = await until('the tab settled on the ledger', async () => {
+      const e = await earnings(bridges[1 - served]!.api);
+      return Number(e.onChainStroops) > 0 && Number(e.unsettledTabStroops) === 0 && e;
+    }, { timeoutMs: 60_000, intervalMs: 500 });
+    expect(settled.creditedStroops).toBe(earnedBefore.creditedStroops);
+    expect(settled.onChainStroops).toBe(settled.creditedStroops);
+    await visitor.stop();
+    visitor = undefined;
+  }, 600_000);
 
   test('SIGTERM: exit 0 within 10 s, no tor or onionbalance left', async () => {
     expect(frontend).toBeDefined();

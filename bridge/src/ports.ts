@@ -16,17 +16,10 @@ export function meterPaymentPort(p: PaymentsService): PaymentPort {
 
 /** The pay page's view of payments: while payments are not (or no longer) running, nothing is known. */
 export function paywallPaymentPort(p: PaymentsService): PaywallPayments {
-  const orElse = <T>(fn: () => T, fallback: T): T => {
-    try {
-      return fn();
-    } catch {
-      return fallback;
-    }
-  };
   return {
-    getRequest: (id) => orElse(() => p.getRequest(id), Promise.resolve(undefined)).catch(() => undefined),
+    getRequest: (id) => p.getRequest(id).catch(() => undefined),
     requestJson: (r) => p.requestJson(r),
-    notesOf: (id) => orElse(() => p.notesOf(id), Promise.resolve([])).catch(() => []),
+    notesOf: (id) => p.notesOf(id).catch(() => []),
     idle: () => p.idle(),
     submitXdr: (id, xdr, signal) => p.submitXdr(id, xdr, signal),
     submitHash: (id, hash, signal) => p.submitHash(id, hash, signal),

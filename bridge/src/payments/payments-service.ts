@@ -246,7 +246,7 @@ export class PaymentsService extends EventEmitter<PaymentsServiceEvents> impleme
   }
 
   /** What the bridge saw of payments for a request that it did not credit (for the pay page). */
-  notesOf(requestId: string): Promise<PaymentNote[]> {
+  async notesOf(requestId: string): Promise<PaymentNote[]> {
     return this.running().db.notesOf(requestId);
   }
 

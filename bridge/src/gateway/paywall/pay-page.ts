@@ -4,6 +4,7 @@
 // refresh re-checks; the form posts), and with JavaScript on it follows the payment and continues to
 // the page the visitor asked for. Everything is inline under a per-response CSP nonce: no request
 // leaves for anywhere else. Erasable TypeScript only: the proxy workers render it too.
+import { randomBytes } from 'node:crypto';
 import { esc } from '../../util/html.js';
 import { fill, type PayPageStrings } from './languages/strings.js';
 import { PAY_SCRIPT } from './pay-script.js';
@@ -42,6 +43,11 @@ export function payUrls(requestId: string, returnTo: string): { page: string; st
   const base = PAY_PREFIX + encodeURIComponent(requestId);
   const ret = `?return=${encodeURIComponent(returnTo)}`;
   return { page: base + ret, status: `${base}/status`, check: `${base}/check${ret}`, submit: `${base}/submit${ret}` };
+}
+
+/** A fresh CSP nonce, one per response. */
+export function newNonce(): string {
+  return randomBytes(16).toString('base64');
 }
 
 /** The Content-Security-Policy of every page here: nothing but this response's own style and script. */

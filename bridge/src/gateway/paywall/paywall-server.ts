@@ -3,17 +3,16 @@
 // going once the request is paid), its status as JSON for the page's script, "I have paid", and a form
 // for a transaction signed offline. A loopback server in the primary process, where the payments
 // service is; the gateway routes the prefix here (unmetered, so a throttled visitor gets it at once).
-import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from '../../log/logger.js';
 import type { Health, Service } from '../../service.js';
 import type { PaymentNote, PaymentRequest } from '../../payments/types.js';
 import { esc } from '../../util/html.js';
 import { closeGracefully, listen } from '../listeners.js';
-import { LANGUAGES, pickLanguage, type PayPageStrings } from './languages/index.js';
+import type { PayPageStrings } from './languages/index.js';
 import { fill } from './languages/strings.js';
-import { noteText, page, PAY_PREFIX, payUrls, renderPayPage, type PayPageView } from './pay-page.js';
-import { pageHeaders, returnPath } from './paywall.js';
+import { newNonce, noteText, page, PAY_PREFIX, payUrls, renderPayPage, type PayPageView } from './pay-page.js';
+import { languageOf, pageHeaders, returnPath, siteOf } from './paywall.js';
 import { requestViewOf } from './request-view.js';
 import { DEFAULT_TEMPLATE, parseTemplate, type PayTemplate } from './template.js';
 import { readForm, sameOrigin } from './form.js';
@@ -91,7 +90,7 @@ export class PaywallServer implements Service {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://bridge.invalid');
     const m = ROUTE.exec(url.pathname);
-    const t = pickLanguage(header(req, 'accept-language'), this.o.languages ?? LANGUAGES);
+    const t = languageOf(req, this.o.languages);
     const returnTo = returnPath(url.searchParams.get('return') ?? '/');
     const request = m ? await this.o.payments.getRequest(m[1]!) : undefined;
     if (!m || !request) return this.notFound(req, res, t, returnTo);
@@ -153,18 +152,18 @@ export class PaywallServer implements Service {
 
   private async render(req: IncomingMessage, request: PaymentRequest, t: PayPageStrings, returnTo: string, extra: Partial<PayPageView>): Promise<{ nonce: string; html: string }> {
     const view = requestViewOf(this.o.payments.requestJson(request));
-    const nonce = randomBytes(16).toString('base64');
-    if (!view) return { nonce, html: page({ site: siteName(req), nonce }, t, this.template, '', `<main><p>${esc(t.notFound)}</p></main>`, false) };
+    const nonce = newNonce();
+    if (!view) return { nonce, html: page({ site: siteOf(req), nonce }, t, this.template, '', `<main><p>${esc(t.notFound)}</p></main>`, false) };
     const state = request.status === 'open' ? 'open' : request.status;
     const html = renderPayPage({
-      request: view, state, notes: await this.o.payments.notesOf(request.id), returnTo, site: siteName(req), networkDown: !this.o.payments.online(),
+      request: view, state, notes: await this.o.payments.notesOf(request.id), returnTo, site: siteOf(req), networkDown: !this.o.payments.online(),
       throttleBytesPerSec: this.o.throttleBytesPerSec, now: this.now(), nonce, ...extra,
     }, t, this.template);
     return { nonce, html };
   }
 
   private submitPage(req: IncomingMessage, request: PaymentRequest, t: PayPageStrings, returnTo: string, error?: string): { nonce: string; html: string } {
-    const nonce = randomBytes(16).toString('base64');
+    const nonce = newNonce();
     const urls = payUrls(request.id, returnTo);
     const f = (s: string) => fill(s, {}, esc);
     const problem = error ? `<div class="status bad" role="alert"><p>${f(t.refused)} ${esc(error)}</p></div>` : '';
@@ -179,28 +178,19 @@ ${problem}
 </form>
 <p><a href="${esc(urls.page)}">${f(t.back)}</a></p>
 </main></div>`;
-    return { nonce, html: page({ site: siteName(req), nonce }, t, this.template, '', body, false) };
+    return { nonce, html: page({ site: siteOf(req), nonce }, t, this.template, '', body, false) };
   }
 
   private notFound(req: IncomingMessage, res: ServerResponse, t: PayPageStrings, returnTo: string): void {
-    const nonce = randomBytes(16).toString('base64');
+    const nonce = newNonce();
     const body = `<div class="paywall"><main><p class="status bad">${esc(t.notFound)}</p><p><a class="button" href="${esc(returnTo)}">${esc(t.freshRequest)}</a></p></main></div>`;
-    this.send(res, 404, { nonce, html: page({ site: siteName(req), nonce }, t, this.template, '', body, false) });
+    this.send(res, 404, { nonce, html: page({ site: siteOf(req), nonce }, t, this.template, '', body, false) });
   }
 
   private send(res: ServerResponse, status: number, p: { nonce: string; html: string }): void {
     res.writeHead(status, { ...pageHeaders(p.nonce), 'content-length': Buffer.byteLength(p.html) });
     res.end(res.req.method === 'HEAD' ? undefined : p.html);
   }
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return typeof v === 'string' ? v : undefined;
-}
-
-function siteName(req: IncomingMessage): string {
-  return header(req, 'host')?.slice(0, 255) || 'this site';
 }
 
 function redirect(res: ServerResponse, location: string): void {

@@ -1,12 +1,11 @@
 // The meter's side of the pay page: whether a request gets it, and the 402 answer itself. Used by the
 // single-process gateway's meter and by each proxy worker's (from the request's JSON, which the primary
 // sends the workers ready-made). Erasable TypeScript only: the proxy workers load this as is.
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { esc } from '../../util/html.js';
 import { LANGUAGES, pickLanguage, type PayPageStrings } from './languages/index.js';
 import { isNavigation } from './navigation.js';
-import { page, payPageCsp, renderPayPage } from './pay-page.js';
+import { newNonce, page, payPageCsp, renderPayPage } from './pay-page.js';
 import { requestViewOf, type RequestView } from './request-view.js';
 import { DEFAULT_TEMPLATE, parseTemplate, type PayTemplate } from './template.js';
 
@@ -71,7 +70,7 @@ export class Paywall {
   page(req: IncomingMessage, request: unknown, payHeaders: readonly string[]): PaywallAnswer | undefined {
     const view = this.view(request);
     if (!view) return undefined;
-    const nonce = randomBytes(16).toString('base64');
+    const nonce = newNonce();
     const body = renderPayPage(
       { request: view, state: 'open', notes: [], returnTo: returnPath(req.url), site: siteOf(req), throttleBytesPerSec: this.o.throttleBytesPerSec, now: this.now(), nonce },
       this.strings(req),
@@ -83,15 +82,14 @@ export class Paywall {
   /** The visitor is throttled and its payment request is still being made: a page that reloads itself. */
   preparing(req: IncomingMessage, payHeaders: readonly string[]): PaywallAnswer {
     const t = this.strings(req);
-    const nonce = randomBytes(16).toString('base64');
+    const nonce = newNonce();
     const body = page({ site: siteOf(req), nonce }, t, this.template, `<meta http-equiv="refresh" content="${PREPARING_REFRESH_SECONDS}">`,
       `<div class="paywall"><main><h1>${esc(t.heading)}</h1><p class="status" role="status">${esc(t.preparing)}</p></main></div>`, false);
     return { headers: { ...pageHeaders(nonce, payHeaders), 'retry-after': String(PREPARING_REFRESH_SECONDS) }, body };
   }
 
   strings(req: IncomingMessage): PayPageStrings {
-    const v = req.headers['accept-language'];
-    return pickLanguage(typeof v === 'string' ? v : undefined, this.languages);
+    return languageOf(req, this.languages);
   }
 
   private view(request: unknown): RequestView | undefined {
@@ -127,6 +125,12 @@ export function pageHeaders(nonce: string, payHeaders: readonly string[] = []): 
 export function returnPath(url: string | undefined): string {
   if (!url || url.length > 2000 || !url.startsWith('/') || url.startsWith('//') || url.startsWith('/\\') || /[\x00-\x20\x7f]/.test(url)) return '/';
   return url;
+}
+
+/** The pay page's words in the language the visitor's Accept-Language asks for (English otherwise). */
+export function languageOf(req: IncomingMessage, languages: readonly PayPageStrings[] = LANGUAGES): PayPageStrings {
+  const v = req.headers['accept-language'];
+  return pickLanguage(typeof v === 'string' ? v : undefined, languages);
 }
 
 /** The site's name as the visitor reached it, for the title (the Host header, bounded). */

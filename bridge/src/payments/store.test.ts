@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { PaymentError } from './errors.js';
 import { PaymentStore, type CreditInput } from './store.js';
+import { SqlitePaymentsDatabase } from './db/sqlite-database.js';
 import type { PaymentRequest } from './types.js';
 
 let dir: string;
@@ -132,12 +133,15 @@ describe('PaymentStore', () => {
     store.close();
   });
 
-  it('persists values (the stream cursor) and batches usage', () => {
+  it('persists values (the stream cursor) and the credit leased from a session', async () => {
     let store = PaymentStore.open(dir);
     const req = seed(store);
     store.setValue('stream_cursor', '123');
-    store.addUsage(new Map([[req.sessionId, 10], ['ses_unknown', 5]]));
-    store.addUsage(new Map([[req.sessionId, 5]]));
+    store.credit(credit(req, 'op-used'));
+    const db = new SqlitePaymentsDatabase(store);
+    await db.leaseCredit(req.sessionId, 10);
+    await db.leaseCredit('ses_unknown', 5);
+    await db.leaseCredit(req.sessionId, 5);
     store.close();
     store = PaymentStore.open(dir);
     expect(store.getValue('stream_cursor')).toBe('123');

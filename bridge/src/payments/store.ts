@@ -126,7 +126,6 @@ export class PaymentStore {
       insertSession: p('INSERT INTO sessions (id, token_hash, visitor_key, created_at) VALUES (?, ?, ?, ?)'),
       sessionByToken: p('SELECT * FROM sessions WHERE token_hash = ?'),
       session: p('SELECT * FROM sessions WHERE id = ?'),
-      addUsage: p('UPDATE sessions SET used_bytes = used_bytes + ? WHERE id = ?'),
       addCredit: p('UPDATE sessions SET credit_bytes = credit_bytes + ? WHERE id = ?'),
       setCredit: p('UPDATE sessions SET credit_bytes = ? WHERE id = ?'),
       insertRequest: p(`INSERT INTO payment_requests (id, session_id, visitor_key, service, amount, destination, memo_hash,
@@ -178,13 +177,6 @@ export class PaymentStore {
 
   session(id: string): SessionRow | undefined {
     return opt(this.stmts.session.get(id), (r) => toSession(r as Row));
-  }
-
-  /** Adds metered usage for many sessions in one transaction (the meter's writes are batched). */
-  addUsage(usage: ReadonlyMap<string, number>): void {
-    this.db.transaction(() => {
-      for (const [id, bytes] of usage) this.stmts.addUsage.run(bytes, id);
-    })();
   }
 
   // --- payment requests ------------------------------------------------------------------------

@@ -35,7 +35,8 @@ export class CreditLeases {
    * session has no credit left anywhere). At most one lease per account is in flight.
    */
   refill(a: Account, granted: (bytes: number) => void, force = false): void {
-    if (!a.sessionId || this.inFlight.has(a) || a.credit >= LOW_WATER_BYTES) return;
+    // Cheapest test first: record() asks on every count, and an account with credit needs nothing.
+    if (a.credit >= LOW_WATER_BYTES || !a.sessionId || this.inFlight.has(a)) return;
     if (!force && (this.dryUntil.get(a) ?? 0) > this.now()) return;
     const p = this.port.leaseCredit(a.sessionId, LEASE_BYTES);
     this.inFlight.set(a, p);

@@ -98,7 +98,7 @@ export class Meter {
       const session = key.startsWith('session:');
       a = {
         key, bytes: 0, freeLeft: session && this.leases ? 0 : this.opts.freeBytes, credit: 0, owed: 0, paidBytes: 0, request: undefined, requestedAt: undefined,
-        throttled: false, bucket: undefined, sessionId: key.startsWith('session:') ? key.slice(8) : undefined, sessionToken: knownToken,
+        throttled: false, bucket: undefined, sessionId: session ? key.slice(8) : undefined, sessionToken: knownToken,
         lastSeen: this.now(), wakers: new Set(), pending: undefined, graceTimer: undefined,
       };
       this.accounts.set(key, a);
